@@ -1,0 +1,3 @@
+module github.com/gatehouse-ai/gatehouse
+
+go 1.26

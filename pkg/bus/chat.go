@@ -1,0 +1,180 @@
+package bus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ChatRequest is what a client publishes to /Inbound-Messages/<own id>, in
+// the shape of Bedrock's Converse API that the reference browser client
+// sends. A request carrying only Stop asks chat to stop that request.
+type ChatRequest struct {
+	Messages        []Message        `json:"messages,omitempty"`
+	ModelID         string           `json:"modelId,omitempty"`
+	ConversationID  string           `json:"conversationId,omitempty"`
+	System          []ContentBlock   `json:"system,omitempty"`
+	InferenceConfig *InferenceConfig `json:"inferenceConfig,omitempty"`
+	// Stop, when set, is the request id of a generation to stop.
+	Stop string `json:"stop,omitempty"`
+}
+
+// Message is one turn of a conversation.
+type Message struct {
+	Role    string         `json:"role"`
+	Content []ContentBlock `json:"content"`
+}
+
+// ContentBlock is one piece of message content. Only text for now.
+type ContentBlock struct {
+	Text string `json:"text"`
+}
+
+// InferenceConfig carries generation parameters (Bedrock's names).
+type InferenceConfig struct {
+	MaxTokens     int      `json:"maxTokens,omitempty"`
+	Temperature   *float64 `json:"temperature,omitempty"`
+	TopP          *float64 `json:"topP,omitempty"`
+	StopSequences []string `json:"stopSequences,omitempty"`
+}
+
+// ErrBadRequest wraps every decoding failure of a chat request.
+var ErrBadRequest = errors.New("bus: bad chat request")
+
+// maxUnwrap is how many layers of JSON-string encoding are peeled off: the
+// reference UI publishes JSON.stringify(payload), which the Events client
+// stringifies once more.
+const maxUnwrap = 3
+
+// DecodeChatRequest parses a published event. It accepts the object itself
+// or a JSON string containing it (up to [maxUnwrap] levels deep). Fields it
+// does not know are ignored (Converse has many); fields of the wrong type are
+// rejected with an error naming them. Semantic validation is chat's.
+func DecodeChatRequest(data []byte) (ChatRequest, error) {
+	raw := json.RawMessage(data)
+	for i := 0; ; i++ {
+		trimmed := strings.TrimSpace(string(raw))
+		if !strings.HasPrefix(trimmed, `"`) {
+			break
+		}
+		if i == maxUnwrap {
+			return ChatRequest{}, fmt.Errorf("%w: event is nested in JSON strings more than %d levels deep", ErrBadRequest, maxUnwrap)
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return ChatRequest{}, fmt.Errorf("%w: event is not valid JSON: %v", ErrBadRequest, err)
+		}
+		raw = json.RawMessage(s)
+	}
+	var req ChatRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return ChatRequest{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	return req, nil
+}
+
+// Outbound event error types. They are stable: clients branch on them.
+const (
+	ErrTypeQuotaExceeded       = "quota_exceeded"
+	ErrTypeModelNotFound       = "model_not_found"
+	ErrTypeValidation          = "validation_error"
+	ErrTypeUpstreamThrottled   = "upstream_throttled"
+	ErrTypeUpstreamError       = "upstream_error"
+	ErrTypeGuardrailIntervened = "guardrail_intervened"
+	ErrTypeInternal            = "internal_error"
+	ErrTypeCancelled           = "cancelled"
+)
+
+// Event is one outbound event of a chat answer, in the shape of Bedrock's
+// ConverseStream events that the reference browser client renders. Exactly
+// one of the pointer fields is set; RequestID, Seq and ConversationID are
+// set on every event.
+type Event struct {
+	MessageStart      *MessageStart      `json:"messageStart,omitempty"`
+	ContentBlockDelta *ContentBlockDelta `json:"contentBlockDelta,omitempty"`
+	ContentBlockStop  *ContentBlockStop  `json:"contentBlockStop,omitempty"`
+	MessageStop       *MessageStop       `json:"messageStop,omitempty"`
+	Metadata          *Metadata          `json:"metadata,omitempty"`
+	TokenUsage        *TokenUsage        `json:"tokenUsage,omitempty"`
+	Error             *ErrorEvent        `json:"error,omitempty"`
+
+	ConversationID string `json:"conversationId,omitempty"`
+	RequestID      string `json:"requestId"`
+	Seq            int    `json:"seq"`
+}
+
+// MessageStart opens an answer.
+type MessageStart struct {
+	Role string `json:"role"`
+}
+
+// ContentBlockDelta carries generated text.
+type ContentBlockDelta struct {
+	Delta             Delta `json:"delta"`
+	ContentBlockIndex int   `json:"contentBlockIndex"`
+}
+
+// Delta is the text of a [ContentBlockDelta].
+type Delta struct {
+	Text string `json:"text"`
+}
+
+// ContentBlockStop closes a content block.
+type ContentBlockStop struct {
+	ContentBlockIndex int `json:"contentBlockIndex"`
+}
+
+// MessageStop closes an answer.
+type MessageStop struct {
+	StopReason string `json:"stopReason"`
+}
+
+// Metadata is the final event: usage and timing.
+type Metadata struct {
+	Usage   Usage   `json:"usage"`
+	Metrics Metrics `json:"metrics"`
+}
+
+// Usage counts tokens.
+type Usage struct {
+	InputTokens  int64 `json:"inputTokens"`
+	OutputTokens int64 `json:"outputTokens"`
+	TotalTokens  int64 `json:"totalTokens"`
+	// Estimated is true when the provider reported no usage and Gatehouse
+	// counted it.
+	Estimated bool `json:"estimated,omitempty"`
+	// Cached is true when the answer came from the cache.
+	Cached bool `json:"cached,omitempty"`
+}
+
+// Metrics carries timing of the answer.
+type Metrics struct {
+	LatencyMs int64 `json:"latencyMs"`
+}
+
+// TokenUsage is the caller's quota state, sent with the final event: this
+// request's usage and, for each limited window, what is used and allowed.
+type TokenUsage struct {
+	Request Usage         `json:"request"`
+	Windows []QuotaWindow `json:"windows"`
+}
+
+// QuotaWindow is the state of one limit.
+type QuotaWindow struct {
+	Scope     string `json:"scope"`  // "user", "tenant" or "key"
+	Window    string `json:"window"` // "rolling24h", "day", "month", "minute"
+	Metric    string `json:"metric"` // "inputTokens", "outputTokens", "totalTokens", "requests", "spendMicroUSD"
+	Used      int64  `json:"used"`
+	Limit     int64  `json:"limit"`
+	ResetsAt  string `json:"resetsAt,omitempty"` // RFC 3339
+	Remaining int64  `json:"remaining"`
+}
+
+// ErrorEvent is a failure the client can act on.
+type ErrorEvent struct {
+	Type      string         `json:"type"`
+	Message   string         `json:"message"`
+	RequestID string         `json:"requestId"`
+	Details   map[string]any `json:"details,omitempty"`
+}

@@ -1,0 +1,8 @@
+// Package bus is the contract between Gatehouse services: NATS subjects,
+// header names, the message shapes carried on each subject, connection
+// options, the embedded NATS server used by `gatehouse dev` and tests, and the
+// JetStream streams every deployment declares.
+//
+// Services never import each other; everything they exchange is defined
+// here.
+package bus
