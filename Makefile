@@ -1,0 +1,45 @@
+# Gatehouse build and test entry points. `make test` is the one command that
+# runs every test of every module in the workspace; CI runs exactly it.
+
+GO          ?= go
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+FUZZTIME    ?= 5s
+# Every module of the workspace (go.work), root first.
+MODULES     := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
+# Fuzz targets run briefly on every test run: package:target.
+FUZZ_TARGETS := pkg/channel:FuzzParse
+
+.PHONY: test unit fuzz vet fmt build run deps
+
+## test: vet, all tests of all modules with -race, then each fuzz target for $(FUZZTIME)
+test: deps vet unit fuzz
+
+deps:
+	@./scripts/test-deps.sh
+
+vet:
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	@fail=0; for m in $(MODULES); do \
+	  echo "=== go test $$m"; \
+	  (cd $$m && $(GO) test $(GOTEST_FLAGS) ./...) || fail=1; \
+	done; exit $$fail
+
+fuzz:
+	@set -e; for ft in $(FUZZ_TARGETS); do \
+	  dir=$${ft%%:*}; target=$${ft##*:}; mod=$${dir%%/*}; pkg=$${dir#*/}; \
+	  echo "=== fuzz $$target in $$dir for $(FUZZTIME)"; \
+	  (cd $$mod && $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./$$pkg); \
+	done
+
+build:
+	$(GO) build -o bin/gatehouse ./cmd/gatehouse
+
+run:
+	$(GO) run ./cmd/gatehouse dev
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,78 @@
+// Command gatehouse is the single Gatehouse binary: `gatehouse dev` runs the
+// whole gateway in one process; `gatehouse edge|authz|chat|meter|cache` runs
+// one service against a NATS server; the rest are admin commands. It only
+// wires configuration to the services (see internal/stack).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `gatehouse — a self-hosted AI gateway
+
+Usage:
+  gatehouse dev [flags]                 run everything in one process (embedded NATS, SQLite, TLS on :8443)
+  gatehouse edge|authz|chat|meter|cache run one service against NATS_URL
+  gatehouse token --sub NAME [flags]    mint a development token
+  gatehouse migrate                     apply ledger migrations and exit
+  gatehouse config                      print the effective configuration (secrets masked)
+  gatehouse healthcheck [--url URL]     exit 0 when the edge answers /readyz (for container health checks)
+  gatehouse version                     print the version
+
+Configuration: --config FILE (or GATEHOUSE_CONFIG), then GATEHOUSE_* environment variables
+(GATEHOUSE_EDGE__ADDR=:9443), then flags. Run "gatehouse <command> -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "dev":
+		return cmdDev(ctx, rest, stdout, stderr)
+	case "edge", "authz", "chat", "meter", "cache":
+		return cmdService(ctx, cmd, rest, stderr)
+	case "token":
+		return cmdToken(rest, stdout, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, rest, stdout, stderr)
+	case "config":
+		return cmdConfig(rest, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "gatehouse", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}

@@ -1,0 +1,88 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	t.Parallel()
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadLayers(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "g.yaml")
+	yml := "data_dir: /srv/gh\nedge:\n  addr: \":9443\"\n  keep_alive: 20s\nchat:\n  concurrency: 4\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path, []string{
+		"GATEHOUSE_CHAT__CONCURRENCY=8",
+		"GATEHOUSE_EDGE__ALLOWED_ORIGINS=[https://a.example, https://b.example]",
+		"DATABASE_URL=postgres://u:secret@db/x",
+		"NATS_URL=nats://n:4222",
+		"GATEHOUSE_TEST_DATABASE_URL=ignored",
+		"UNRELATED=1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/srv/gh" || cfg.Edge.Addr != ":9443" || cfg.Edge.KeepAlive != 20*time.Second {
+		t.Errorf("file not applied: %+v", cfg)
+	}
+	if cfg.Chat.Concurrency != 8 {
+		t.Errorf("env did not override file: %d", cfg.Chat.Concurrency)
+	}
+	if len(cfg.Edge.AllowedOrigins) != 2 || cfg.NATS.URL != "nats://n:4222" || cfg.Meter.DatabaseURL != "postgres://u:secret@db/x" {
+		t.Errorf("env not applied: %+v", cfg)
+	}
+	if cfg.Meter.BatchSize != 500 {
+		t.Errorf("default lost: %d", cfg.Meter.BatchSize)
+	}
+	out, _ := cfg.Masked()
+	if strings.Contains(string(out), "secret") || !strings.Contains(string(out), "u:****@db/x") {
+		t.Errorf("secret not masked:\n%s", out)
+	}
+}
+
+func TestUnknownKeysAreErrors(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "g.yaml")
+	_ = os.WriteFile(path, []byte("edge:\n  adress: x\n"), 0o600)
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "adress") {
+		t.Errorf("unknown file key: %v", err)
+	}
+	if _, err := Load("", []string{"GATEHOUSE_EDGE__PORTT=1"}); err == nil || !strings.Contains(err.Error(), "portt") {
+		t.Errorf("unknown env key: %v", err)
+	}
+	if _, err := Load("", []string{"GATEHOUSE_CHAT__CONCURRENCY=many"}); err == nil {
+		t.Error("bad type accepted")
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	t.Parallel()
+	cases := map[string]func(*Config){
+		"log_level":                  func(c *Config) { c.LogLevel = "loud" },
+		"nats.prefix":                func(c *Config) { c.NATS.Prefix = "a.>" },
+		"edge.tls_cert":              func(c *Config) { c.Edge.TLSCert = "x" },
+		"edge.keep_alive":            func(c *Config) { c.Edge.KeepAlive = time.Minute },
+		"chat.concurrency":           func(c *Config) { c.Chat.Concurrency = 0 },
+		"meter.database_url":         func(c *Config) { c.Meter.DatabaseURL = "mysql://x" },
+		"cache.ttl":                  func(c *Config) { c.Cache.TTL = 0 },
+		"edge.max_subscriptions_per": func(c *Config) { c.Edge.MaxSubscriptionsPerConn = 0 },
+	}
+	for field, mutate := range cases {
+		c := Default()
+		mutate(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: got %v", field, err)
+		}
+	}
+}
