@@ -159,7 +159,7 @@ func collectAnswer(ctx context.Context, t *testing.T, c *appsyncClient, subID st
 
 // ledgerRow is one usage_records row, as the system tests check it.
 type ledgerRow struct {
-	Sub, ModelID, Status                    string
+	Sub, ModelID, Status                   string
 	InputTokens, OutputTokens, TotalTokens int64
 }
 
