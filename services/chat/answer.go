@@ -1,0 +1,309 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/pkg/identity"
+	"github.com/gatehouse-ai/gatehouse/services/chat/internal/provider"
+	"github.com/nats-io/nats.go"
+)
+
+// job is one validated, acknowledged request.
+type job struct {
+	who     identity.Identity
+	reqID   string
+	req     *bus.ChatRequest
+	v       validated
+	em      *emitter
+	log     *slog.Logger
+	started time.Time
+}
+
+// answer runs a validated request: cache lookup, reservation, streaming,
+// settlement, the final event, the usage record and the cache store.
+//
+// ctx ends only when Run's drain grace period is over. Calls to meter,
+// cache and JetStream use a context without its cancellation, bounded by
+// their own timeouts, so a cancelled answer is still settled and recorded.
+func (s *Service) answer(ctx context.Context, j *job) {
+	genCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if !s.flights.register(j.reqID, j.who.Subject(), cancel, time.Now()) {
+		j.log.Warn("request is already running here; dropping the duplicate")
+		return
+	}
+	defer s.flights.unregister(j.reqID)
+	bg := context.WithoutCancel(ctx)
+
+	prov := s.providers[j.v.model.Provider]
+	call := s.newCall(j)
+	inTokens, exact := prov.InputTokens(call)
+
+	var key string
+	var hit *bus.CacheEntry
+	if !s.cfg.DisableCache {
+		key = bus.CacheKey(bus.CacheScopeUser+":"+j.who.Subject(), j.v.model.ID, *j.req)
+		hit = s.cacheGet(bg, key, j.log)
+	}
+
+	reserve := bus.ReserveRequest{
+		RequestID:       j.reqID,
+		Identity:        j.who,
+		ModelID:         j.v.model.ID,
+		InputTokens:     inTokens,
+		MaxOutputTokens: int64(j.v.maxTokens),
+		Cached:          hit != nil,
+	}
+	if hit != nil && hit.Usage.OutputTokens > 0 {
+		reserve.MaxOutputTokens = hit.Usage.OutputTokens
+	}
+	granted, ok := s.reserve(bg, reserve, j)
+	if !ok {
+		return
+	}
+
+	// Stream.
+	j.em.emit(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}})
+	collect := !s.cfg.DisableCache && hit == nil
+	var text strings.Builder
+	emit := func(chunk string) error {
+		if collect {
+			text.WriteString(chunk)
+		}
+		return j.em.delta(chunk)
+	}
+	var res provider.Result
+	var err error
+	if hit != nil {
+		res, err = replay(genCtx, hit, inTokens, call.MaxTokens, emit)
+	} else {
+		res, err = prov.Stream(genCtx, call, emit)
+		if !exact {
+			res.Usage.Estimated = true
+		}
+	}
+	usage := res.Usage
+	usage.Cached = hit != nil
+	usage.TotalTokens = usage.InputTokens + usage.OutputTokens
+	status, stopReason := bus.UsageStatusOK, res.StopReason
+	switch {
+	case err == nil:
+	case genCtx.Err() != nil:
+		status, stopReason = bus.UsageStatusCancelled, provider.StopCancelled
+	default:
+		status = bus.UsageStatusError
+		j.log.Warn("provider failed", "err", err)
+	}
+	if status == bus.UsageStatusError {
+		j.em.fail(bus.ErrTypeUpstreamError, "the model failed to answer: "+err.Error(), nil)
+	} else {
+		j.em.emit(bus.Event{ContentBlockStop: &bus.ContentBlockStop{}})
+		j.em.emit(bus.Event{MessageStop: &bus.MessageStop{StopReason: stopReason}})
+	}
+
+	// Settle, then the final event with the quota state.
+	windows := s.settle(bg, j, usage)
+	if windows == nil {
+		windows = granted.Windows
+	}
+	if windows == nil {
+		windows = []bus.QuotaWindow{}
+	}
+	if status != bus.UsageStatusError {
+		j.em.emit(bus.Event{
+			Metadata:   &bus.Metadata{Usage: usage, Metrics: bus.Metrics{LatencyMs: time.Since(j.started).Milliseconds()}},
+			TokenUsage: &bus.TokenUsage{Request: usage, Windows: windows},
+		})
+	}
+
+	s.publishUsage(bg, j, prov.Name(), usage, status)
+	if collect && status == bus.UsageStatusOK && stopReason == provider.StopEndTurn {
+		s.cachePut(bg, key, bus.CacheEntry{ModelID: j.v.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log)
+	}
+	j.log.Debug("answered", "status", status, "stopReason", stopReason, "cached", hit != nil,
+		"inputTokens", usage.InputTokens, "outputTokens", usage.OutputTokens)
+}
+
+// newCall builds the provider call of a job.
+func (s *Service) newCall(j *job) *provider.Call {
+	call := &provider.Call{Model: j.v.model.ID, Messages: j.req.Messages, MaxTokens: j.v.maxTokens}
+	for _, b := range j.req.System {
+		call.System = append(call.System, b.Text)
+	}
+	if ic := j.req.InferenceConfig; ic != nil {
+		call.Temperature, call.TopP, call.StopSequences = ic.Temperature, ic.TopP, ic.StopSequences
+	}
+	return call
+}
+
+// reserve asks meter for quota. On refusal or failure it publishes the
+// error event and reports false: nothing is ever served unmetered.
+func (s *Service) reserve(ctx context.Context, req bus.ReserveRequest, j *job) (bus.ReserveResponse, bool) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.MeterTimeout)
+	defer cancel()
+	resp, err := bus.Request[bus.ReserveResponse](ctx, s.nc, s.subj.MeterReserve(), req, nil)
+	if err != nil {
+		j.log.Warn("quota reservation failed", "err", err)
+		j.em.fail(bus.ErrTypeInternal, "metering is unavailable; try again", nil)
+		return resp, false
+	}
+	if !resp.Granted {
+		msg, details := refusalMessage(resp.Refusal)
+		j.log.Info("quota refused", "reason", msg)
+		j.em.fail(bus.ErrTypeQuotaExceeded, msg, details)
+		return resp, false
+	}
+	return resp, true
+}
+
+// refusalMessage describes the limit that refused a request.
+func refusalMessage(r *bus.QuotaRefusal) (string, map[string]any) {
+	if r == nil {
+		return "quota exceeded", nil
+	}
+	msg := fmt.Sprintf("quota exceeded: %s %s %s limit of %d reached (used %d)", r.Scope, r.Window, r.Metric, r.Limit, r.Used)
+	if r.ResetsAt != "" {
+		msg += "; resets at " + r.ResetsAt
+	}
+	if r.RetryAfterSeconds > 0 {
+		msg += fmt.Sprintf("; retry after %ds", r.RetryAfterSeconds)
+	}
+	return msg, map[string]any{
+		"scope":             r.Scope,
+		"window":            r.Window,
+		"metric":            r.Metric,
+		"used":              r.Used,
+		"limit":             r.Limit,
+		"resetsAt":          r.ResetsAt,
+		"retryAfterSeconds": r.RetryAfterSeconds,
+	}
+}
+
+// settle replaces the reservation with usage and returns the quota state,
+// or nil when meter did not answer (the reservation then expires).
+func (s *Service) settle(ctx context.Context, j *job, usage bus.Usage) []bus.QuotaWindow {
+	ctx, cancel := context.WithTimeout(ctx, SettleTimeout)
+	defer cancel()
+	resp, err := bus.Request[bus.SettleResponse](ctx, s.nc, s.subj.MeterSettle(), bus.SettleRequest{
+		RequestID: j.reqID,
+		Identity:  j.who,
+		ModelID:   j.v.model.ID,
+		Usage:     usage,
+	}, nil)
+	if err != nil {
+		j.log.Warn("settle failed; the reservation will expire", "err", err)
+		return nil
+	}
+	return resp.Windows
+}
+
+// publishUsage records the finished request in the USAGE stream, retrying
+// with backoff; the request id de-duplicates retries.
+func (s *Service) publishUsage(ctx context.Context, j *job, providerName string, usage bus.Usage, status string) {
+	rec := bus.UsageRecord{
+		RequestID:      j.reqID,
+		Sub:            j.who.Sub,
+		Issuer:         j.who.Issuer,
+		Tenant:         j.who.Tenant,
+		ChannelID:      j.who.ChannelID,
+		KeyID:          j.who.KeyID,
+		ModelID:        j.v.model.ID,
+		Provider:       providerName,
+		ConversationID: j.em.convID,
+		InputTokens:    usage.InputTokens,
+		OutputTokens:   usage.OutputTokens,
+		TotalTokens:    usage.TotalTokens,
+		Cached:         usage.Cached,
+		Estimated:      usage.Estimated,
+		Status:         status,
+		StartedAt:      j.started.UTC(),
+		FinishedAt:     time.Now().UTC(),
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		j.log.Error("encode usage record", "err", err)
+		return
+	}
+	subject := s.subj.Usage(j.who.Tenant)
+	backoff := UsageRetryBackoff
+	for attempt := 1; ; attempt++ {
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{bus.HeaderMsgID: {j.reqID}}}
+		pctx, cancel := context.WithTimeout(ctx, UsagePublishTimeout)
+		_, err := s.js.PublishMsg(pctx, msg)
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == UsagePublishAttempts {
+			j.log.Error("usage record lost", "err", err, "attempts", attempt,
+				"inputTokens", rec.InputTokens, "outputTokens", rec.OutputTokens, "status", status)
+			return
+		}
+		j.log.Warn("publish usage record; retrying", "err", err, "attempt", attempt)
+		t := time.NewTimer(backoff)
+		<-t.C
+		backoff *= 2
+	}
+}
+
+// cacheGet looks key up; every failure is a miss.
+func (s *Service) cacheGet(ctx context.Context, key string, log *slog.Logger) *bus.CacheEntry {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CacheTimeout)
+	defer cancel()
+	resp, err := bus.Request[bus.CacheGetResponse](ctx, s.nc, s.subj.CacheGet(), bus.CacheGetRequest{Key: key}, nil)
+	if err != nil {
+		log.Debug("cache lookup failed; treating as a miss", "err", err)
+		return nil
+	}
+	if !resp.Hit || resp.Entry == nil {
+		return nil
+	}
+	return resp.Entry
+}
+
+// cachePut stores a finished answer; failures are logged.
+func (s *Service) cachePut(ctx context.Context, key string, entry bus.CacheEntry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CacheTimeout)
+	defer cancel()
+	if _, err := bus.Request[bus.CachePutResponse](ctx, s.nc, s.subj.CachePut(), bus.CachePutRequest{Key: key, Entry: entry}, nil); err != nil {
+		log.Debug("cache store failed", "err", err)
+	}
+}
+
+// replay streams a cached answer in word chunks, like a model would.
+// Usage is the entry's when it is complete; a cancelled replay counts the
+// chunks sent.
+func replay(ctx context.Context, e *bus.CacheEntry, inTokens int64, maxTokens int, emit func(string) error) (provider.Result, error) {
+	res := provider.Result{StopReason: provider.StopEndTurn}
+	res.Usage.InputTokens = inTokens
+	if e.Usage.InputTokens > 0 {
+		res.Usage.InputTokens = e.Usage.InputTokens
+	}
+	var sent int64
+	for i, chunk := range provider.SplitWords(e.Text) {
+		if i >= maxTokens {
+			res.StopReason = provider.StopMaxTokens
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			res.Usage.OutputTokens = sent
+			return res, fmt.Errorf("replay cached answer: %w", err)
+		}
+		if err := emit(chunk); err != nil {
+			res.Usage.OutputTokens = sent
+			return res, fmt.Errorf("replay cached answer: %w", err)
+		}
+		sent++
+	}
+	res.Usage.OutputTokens = sent
+	if e.Usage.OutputTokens > 0 && res.StopReason == provider.StopEndTurn {
+		res.Usage.OutputTokens = e.Usage.OutputTokens
+	}
+	return res, nil
+}

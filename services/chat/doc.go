@@ -1,0 +1,70 @@
+// Package chat is Gatehouse's chat worker: it consumes chat requests from
+// the INBOUND stream, asks meter for quota, answers from the cache or a
+// model provider, and streams the answer as Bedrock ConverseStream-shaped
+// events ([bus.Event]) to the caller's outbound channel, or to the reply
+// subject of an HTTP API request.
+//
+// # Consumption and the delivery rule
+//
+// Every replica pulls from the one durable consumer [bus.ConsumerChat] on
+// [bus.Subjects.StreamInbound] (explicit acknowledgement, MaxAckPending and
+// pull batch sized to [Config.Concurrency]) and processes at most
+// Concurrency requests at once.
+//
+// A message is acknowledged synchronously (double ack) as soon as it is
+// decoded and validated, before any model is called. A request whose worker
+// dies mid-stream is therefore never re-run and doubled; the client sees the
+// answer stop and may ask again. Only a message whose worker dies before
+// the acknowledgement is redelivered (up to [MaxDeliver] times). If the
+// acknowledgement itself fails the request is not run; JetStream redelivers
+// it after [Config.AckWait]. A message without a valid Gh-Identity or
+// Gh-Request-Id header, with a bad Gh-Reply-To, or whose body cannot be
+// decoded is terminated (Term) and logged; a client that can be addressed
+// also gets a validation_error event. A request that fails validation is
+// acknowledged and answered with one error event.
+//
+// # One request
+//
+//  1. Headers: identity (who asks), request id, optional reply-to, which
+//     must be under Prefix.reply.; without it events go to
+//     [bus.Subjects.Outbound] of the caller's channel id.
+//  2. A request carrying only "stop" is relayed as a core NATS message on
+//     [bus.Subjects.Cancel] with the caller's identity header.
+//  3. Validation (messages, roles, text, model id or alias, maxTokens and
+//     the limits of [Config]); failure is one error event of type
+//     validation_error or model_not_found whose message names the field.
+//  4. Cache lookup (scope "user:"+identity.Subject()); any failure is a miss.
+//  5. Quota reservation with meter; a refusal is a quota_exceeded event, and
+//     if meter does not answer the request fails closed with internal_error.
+//  6. The answer: messageStart, one contentBlockDelta per chunk,
+//     contentBlockStop, messageStop (end_turn, max_tokens or cancelled),
+//     then settlement and the final metadata event with usage and the
+//     caller's quota windows. Every event carries conversationId, requestId
+//     and a per-request seq from 0. A provider failure mid-answer ends it
+//     with an upstream_error event instead of the stop and metadata events.
+//  7. A [bus.UsageRecord] on [bus.Subjects.Usage] with Nats-Msg-Id set to
+//     the request id (ok, cancelled or error; cached answers too), then,
+//     for a complete (end_turn) answer not served from the cache, a cache
+//     store.
+//
+// # Cancellation
+//
+// Every replica subscribes to [bus.Subjects.CancelAll]. A cancel stops the
+// generation when the canceller's identity.Subject() equals the
+// requester's; the answer then ends with messageStop "cancelled" and the
+// partial usage, and the usage record has status cancelled. A cancel that
+// arrives before its request starts is remembered for [EarlyCancelTTL].
+//
+// # Providers
+//
+// Models come from the catalog in [Config.Models]; each names a provider.
+// Providers implement an internal interface that streams text chunks and
+// reports usage. The only provider so far is echo, which answers with the
+// last user message word by word and counts words as tokens.
+//
+// # Shutdown
+//
+// When Run's context ends it stops pulling, lets running requests finish
+// for up to [Config.DrainTimeout], then cancels them (they are still
+// settled and recorded) and returns.
+package chat

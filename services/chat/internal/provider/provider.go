@@ -1,0 +1,57 @@
+package provider
+
+import (
+	"context"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+)
+
+// Stop reasons a provider reports, in Bedrock's vocabulary.
+const (
+	StopEndTurn   = "end_turn"
+	StopMaxTokens = "max_tokens"
+	// StopCancelled is set by chat, never by a provider, when the request
+	// was cancelled.
+	StopCancelled = "cancelled"
+)
+
+// Call is one model invocation: the validated request, resolved to the
+// provider's model id.
+type Call struct {
+	// Model is the provider's id for the model.
+	Model string
+	// System holds the system prompt blocks.
+	System []string
+	// Messages is the conversation, ending with a user message.
+	Messages []bus.Message
+	// MaxTokens bounds the output; always >= 1.
+	MaxTokens int
+	// Temperature, TopP and StopSequences are passed through when set.
+	Temperature   *float64
+	TopP          *float64
+	StopSequences []string
+}
+
+// Result is what a stream produced. It is meaningful on error and
+// cancellation too: Usage then counts what was produced before the end.
+type Result struct {
+	// StopReason is StopEndTurn or StopMaxTokens after a clean end.
+	StopReason string
+	// Usage counts tokens; Estimated is set when the provider did not
+	// report them.
+	Usage bus.Usage
+}
+
+// Provider streams model answers. Implementations are safe for concurrent
+// use by many requests.
+type Provider interface {
+	// Name returns the catalog name of the provider, e.g. "echo".
+	Name() string
+	// InputTokens returns the input token count of call, or an estimate
+	// when the provider cannot count exactly (the bool reports which).
+	InputTokens(call *Call) (n int64, exact bool)
+	// Stream runs call, invoking emit for each text chunk in order. It
+	// returns when the answer ends, emit fails, or ctx ends; in the last
+	// case the error wraps ctx.Err(). The Result is filled in every case.
+	Stream(ctx context.Context, call *Call, emit func(text string) error) (Result, error)
+}

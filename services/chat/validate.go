@@ -1,0 +1,105 @@
+package chat
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+)
+
+// Message roles a request may carry.
+const (
+	roleUser      = "user"
+	roleAssistant = "assistant"
+)
+
+// requestError is a request the client must fix; it becomes one error
+// event of Type (a bus.ErrType* constant) with Message naming the field.
+type requestError struct {
+	Type    string
+	Message string
+}
+
+func (e *requestError) Error() string { return e.Type + ": " + e.Message }
+
+func invalid(format string, args ...any) *requestError {
+	return &requestError{Type: bus.ErrTypeValidation, Message: fmt.Sprintf(format, args...)}
+}
+
+// validated is a request ready to answer.
+type validated struct {
+	model     *Model
+	maxTokens int
+}
+
+// validate checks a decoded chat request against the catalog and limits.
+func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
+	if req.Stop != "" {
+		return validated{}, invalid("stop must be sent alone, without messages")
+	}
+	if len(req.ConversationID) > MaxConversationIDBytes {
+		return validated{}, invalid("conversationId is %d bytes, more than the limit of %d", len(req.ConversationID), MaxConversationIDBytes)
+	}
+	if len(req.Messages) == 0 {
+		return validated{}, invalid("messages is empty: at least one message is required")
+	}
+	if len(req.Messages) > s.cfg.MaxMessages {
+		return validated{}, invalid("messages has %d entries, more than the limit of %d", len(req.Messages), s.cfg.MaxMessages)
+	}
+	size := 0
+	for i, b := range req.System {
+		if strings.TrimSpace(b.Text) == "" {
+			return validated{}, invalid("system[%d].text is empty", i)
+		}
+		size += len(b.Text)
+	}
+	for i, m := range req.Messages {
+		if m.Role != roleUser && m.Role != roleAssistant {
+			return validated{}, invalid("messages[%d].role is %q; want %q or %q", i, m.Role, roleUser, roleAssistant)
+		}
+		if len(m.Content) == 0 {
+			return validated{}, invalid("messages[%d].content is empty", i)
+		}
+		for j, b := range m.Content {
+			if strings.TrimSpace(b.Text) == "" {
+				return validated{}, invalid("messages[%d].content[%d].text is empty", i, j)
+			}
+			size += len(b.Text)
+		}
+	}
+	if last := len(req.Messages) - 1; req.Messages[last].Role != roleUser {
+		return validated{}, invalid("messages[%d].role is %q; the last message must be from %q", last, req.Messages[last].Role, roleUser)
+	}
+	if size > s.cfg.MaxInputBytes {
+		return validated{}, invalid("input text is %d bytes, more than the limit of %d", size, s.cfg.MaxInputBytes)
+	}
+
+	if req.ModelID == "" {
+		return validated{}, invalid("modelId is required")
+	}
+	model, ok := s.models.lookup(req.ModelID)
+	if !ok {
+		return validated{}, &requestError{Type: bus.ErrTypeModelNotFound, Message: fmt.Sprintf("modelId %q is not a known model", req.ModelID)}
+	}
+	v := validated{model: model, maxTokens: model.DefaultMaxTokens}
+	limit := model.MaxTokens
+	if s.cfg.MaxOutputTokens > 0 && s.cfg.MaxOutputTokens < limit {
+		limit = s.cfg.MaxOutputTokens
+	}
+	v.maxTokens = min(v.maxTokens, limit)
+	if ic := req.InferenceConfig; ic != nil {
+		if ic.MaxTokens != 0 {
+			if ic.MaxTokens < 1 || ic.MaxTokens > limit {
+				return validated{}, invalid("inferenceConfig.maxTokens is %d; it must be within 1..%d for model %s", ic.MaxTokens, limit, model.ID)
+			}
+			v.maxTokens = ic.MaxTokens
+		}
+		if t := ic.Temperature; t != nil && (*t < 0 || *t > 2) {
+			return validated{}, invalid("inferenceConfig.temperature is %g; it must be within 0..2", *t)
+		}
+		if p := ic.TopP; p != nil && (*p < 0 || *p > 1) {
+			return validated{}, invalid("inferenceConfig.topP is %g; it must be within 0..1", *p)
+		}
+	}
+	return v, nil
+}
