@@ -1,0 +1,481 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/pkg/channel"
+	"github.com/gatehouse-ai/gatehouse/pkg/identity"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/hub"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/protocol"
+)
+
+// maxWriteBatch bounds how many queued frames the writer sends before it
+// looks at its timers again.
+const maxWriteBatch = 64
+
+// maxExtraCredentials bounds the per-frame credentials (different from the
+// connection's) a socket remembers as verified.
+const maxExtraCredentials = 4
+
+// Close reasons (sent in the WebSocket close frame, at most 123 bytes).
+const (
+	reasonSlowConsumer = "slow consumer: send queue full"
+	reasonInitTimeout  = "connection_init not received in time"
+	reasonExpired      = "token expired"
+	reasonUnauthorized = "unauthorized"
+)
+
+type outKind uint8
+
+const (
+	outRaw  outKind = iota // b is a complete frame
+	outData                // data frame for subscription id, b is the JSON string event
+	outAck                 // b is connection_ack; keep-alives start after it
+)
+
+type outFrame struct {
+	kind outKind
+	id   string
+	b    []byte
+}
+
+type subscription struct {
+	ch       channel.Channel
+	subjects []string
+}
+
+// conn is one WebSocket. The reader goroutine (serve) owns every field
+// below "reader state"; Deliver and fail may be called from any goroutine.
+type conn struct {
+	s   *Service
+	ws  *websocket.Conn
+	log *slog.Logger
+
+	queue      chan outFrame
+	done       chan struct{} // closed by fail
+	writerDone chan struct{}
+	failed     atomic.Bool
+	failOnce   sync.Once
+	// Set once by fail before done is closed.
+	closeCode   websocket.StatusCode
+	closeReason string
+	finalFrame  []byte
+
+	// reader state
+	ident       identity.Identity
+	cred        credential
+	authErr     *protocol.Error // connect-time verification failure
+	initialised bool
+	subs        map[string]*subscription
+	decisions   map[string]*protocol.Error // nil value = allowed
+	extra       map[credential]identity.Identity
+	recent      []recentRequest // ring of the last RecentRequests stored requests
+	recentNext  int
+}
+
+type recentRequest struct {
+	id        string
+	channelID string // the publisher's channel id; its answers go to /Outbound-Messages/<channelID>
+}
+
+func (s *Service) newConn(ws *websocket.Conn, ident identity.Identity, cred credential, authErr *protocol.Error) *conn {
+	return &conn{
+		s:          s,
+		ws:         ws,
+		log:        s.log.With("sub", ident.Sub),
+		queue:      make(chan outFrame, s.cfg.SendQueueLen),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		ident:      ident,
+		cred:       cred,
+		authErr:    authErr,
+		subs:       make(map[string]*subscription),
+		decisions:  make(map[string]*protocol.Error),
+	}
+}
+
+// Deliver implements hub.Sink. It never blocks: a full queue disconnects
+// the socket as a slow consumer.
+func (c *conn) Deliver(id string, event []byte) {
+	c.enqueue(outFrame{kind: outData, id: id, b: event})
+}
+
+var _ hub.Sink = (*conn)(nil)
+
+func (c *conn) enqueue(f outFrame) {
+	if c.failed.Load() {
+		return
+	}
+	select {
+	case c.queue <- f:
+	default:
+		c.fail(websocket.StatusPolicyViolation, reasonSlowConsumer, nil)
+	}
+}
+
+func (c *conn) send(b []byte) { c.enqueue(outFrame{kind: outRaw, b: b}) }
+
+// fail ends the socket: the writer writes final (if any), then closes the
+// socket with code and reason. Only the first call counts.
+func (c *conn) fail(code websocket.StatusCode, reason string, final []byte) {
+	c.failOnce.Do(func() {
+		c.closeCode, c.closeReason, c.finalFrame = code, reason, final
+		c.failed.Store(true)
+		close(c.done)
+	})
+}
+
+// serve runs the socket until it closes; it is called on the HTTP handler
+// goroutine and returns after cleanup.
+func (c *conn) serve() {
+	go c.writeLoop()
+	initTimer := time.AfterFunc(c.s.cfg.InitTimeout, func() {
+		c.fail(websocket.StatusPolicyViolation, reasonInitTimeout, nil)
+	})
+	for {
+		typ, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			break
+		}
+		if c.failed.Load() {
+			break
+		}
+		if typ != websocket.MessageText {
+			c.send(protocol.Failure(protocol.TypeError, "", protocol.BadRequest("binary messages are not supported; send JSON text")))
+			continue
+		}
+		if c.handle(data) {
+			initTimer.Stop()
+		}
+	}
+	initTimer.Stop()
+	c.fail(websocket.StatusNormalClosure, "", nil)
+	<-c.writerDone
+	c.cleanup()
+}
+
+// cleanup drops the socket's subscriptions and cancels its requests.
+func (c *conn) cleanup() {
+	for id, sub := range c.subs {
+		c.s.hub.Remove(sub.subjects, hub.Member{Sink: c, ID: id})
+	}
+	c.subs = nil
+	var ids []string
+	for _, r := range c.recent {
+		if r.id != "" {
+			ids = append(ids, r.id)
+		}
+	}
+	c.s.cancelRequests(c.ident, ids)
+	c.recent = nil
+}
+
+// writeLoop owns every write to the socket.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var kaC, expC <-chan time.Time
+	if !c.ident.ExpiresAt.IsZero() {
+		t := time.NewTimer(time.Until(c.ident.ExpiresAt))
+		defer t.Stop()
+		expC = t.C
+	}
+	buf := make([]byte, 0, 1024)
+	for {
+		select {
+		case <-c.done:
+			c.closeSocket()
+			return
+		case f := <-c.queue:
+			for i := 0; ; i++ {
+				if !c.write(f, &buf) {
+					break
+				}
+				if f.kind == outAck && kaC == nil {
+					t := time.NewTicker(c.s.cfg.KeepAliveInterval)
+					defer t.Stop()
+					kaC = t.C
+				}
+				if i == maxWriteBatch {
+					break
+				}
+				var more bool
+				select {
+				case f, more = <-c.queue:
+				default:
+				}
+				if !more {
+					break
+				}
+			}
+		case <-kaC:
+			c.write(outFrame{kind: outRaw, b: protocol.KeepAlive}, &buf)
+		case <-expC:
+			c.fail(websocket.StatusPolicyViolation, reasonExpired,
+				protocol.ConnectionError(&protocol.Error{ErrorType: protocol.ErrTypeUnauthorized, Message: reasonExpired, ErrorCode: 401}))
+		}
+	}
+}
+
+// write sends one frame; on failure it fails the socket and returns false.
+func (c *conn) write(f outFrame, buf *[]byte) bool {
+	if c.failed.Load() {
+		return false
+	}
+	b := f.b
+	if f.kind == outData {
+		*buf = protocol.AppendData((*buf)[:0], f.id, f.b)
+		b = *buf
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
+	err := c.ws.Write(ctx, websocket.MessageText, b)
+	cancel()
+	if err != nil {
+		c.log.Debug("websocket write failed", "err", err)
+		c.fail(websocket.StatusAbnormalClosure, "", nil)
+		return false
+	}
+	return true
+}
+
+func (c *conn) closeSocket() {
+	if c.finalFrame != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
+		_ = c.ws.Write(ctx, websocket.MessageText, c.finalFrame)
+		cancel()
+	}
+	if c.closeCode == websocket.StatusAbnormalClosure {
+		_ = c.ws.CloseNow()
+		return
+	}
+	if c.closeReason != "" {
+		c.log.Info("closing socket", "code", int(c.closeCode), "reason", c.closeReason)
+	}
+	_ = c.ws.Close(c.closeCode, c.closeReason)
+}
+
+// handle processes one client frame. It reports whether the connection is
+// now initialised.
+func (c *conn) handle(data []byte) bool {
+	f, err := protocol.ParseFrame(data)
+	if err != nil {
+		c.send(protocol.Failure(protocol.TypeError, "", protocol.BadRequest(err.Error())))
+		return c.initialised
+	}
+	if !c.initialised {
+		if f.Type != protocol.TypeConnectionInit {
+			c.send(protocol.Failure(protocol.TypeError, idIfValid(f.ID), protocol.BadRequest("send connection_init first")))
+			return false
+		}
+		if c.authErr != nil {
+			e := *c.authErr
+			if e.ErrorCode == 0 {
+				e.ErrorCode = e.Status()
+			}
+			c.fail(websocket.StatusPolicyViolation, reasonUnauthorized, protocol.ConnectionError(&e))
+			return false
+		}
+		c.initialised = true
+		c.enqueue(outFrame{kind: outAck, b: protocol.ConnectionAck(c.s.cfg.ConnectionTimeout.Milliseconds())})
+		return true
+	}
+	switch f.Type {
+	case protocol.TypeConnectionInit:
+		c.send(protocol.Failure(protocol.TypeError, "", protocol.BadRequest("connection already initialised")))
+	case protocol.TypeSubscribe:
+		c.subscribe(f)
+	case protocol.TypeUnsubscribe:
+		c.unsubscribe(f)
+	case protocol.TypePublish:
+		c.publish(f)
+	default:
+		c.send(protocol.Failure(protocol.TypeError, idIfValid(f.ID), &protocol.Error{
+			ErrorType: protocol.ErrTypeUnsupported,
+			Message:   fmt.Sprintf("unsupported message type %.40q", f.Type),
+		}))
+	}
+	return true
+}
+
+func idIfValid(id string) string {
+	if protocol.ValidID(id) {
+		return id
+	}
+	return ""
+}
+
+// identityFor returns the identity an operation runs as: the connection's,
+// or, when the frame carries different credentials, theirs (verified once
+// and remembered).
+func (c *conn) identityFor(ctx context.Context, auth map[string]string) (identity.Identity, *protocol.Error) {
+	cred := credentialFromAuthorization(auth)
+	if cred.empty() || cred == c.cred {
+		if c.ident.Expired(time.Now()) {
+			return identity.Identity{}, protocol.Unauthorized(reasonExpired)
+		}
+		return c.ident, nil
+	}
+	if id, ok := c.extra[cred]; ok && !id.Expired(time.Now()) {
+		return id, nil
+	}
+	id, perr := c.s.verify(ctx, cred)
+	if perr != nil {
+		return identity.Identity{}, perr
+	}
+	if c.extra == nil || len(c.extra) >= maxExtraCredentials {
+		c.extra = make(map[credential]identity.Identity, maxExtraCredentials)
+	}
+	c.extra[cred] = id
+	return id, nil
+}
+
+// decide runs (or recalls) the authz decision for op on ch.
+func (c *conn) decide(ctx context.Context, id identity.Identity, op string, ch channel.Channel) *protocol.Error {
+	key := op + "\x00" + ch.String() + "\x00" + id.Issuer + "\x00" + id.Sub
+	if perr, ok := c.decisions[key]; ok {
+		return perr
+	}
+	perr := c.s.check(ctx, id, op, ch.String())
+	if perr != nil && perr.ErrorType != protocol.ErrTypeUnauthorized {
+		return perr // failures are not decisions: do not cache them
+	}
+	if len(c.decisions) >= MaxDecisionCache {
+		clear(c.decisions)
+	}
+	c.decisions[key] = perr
+	return perr
+}
+
+func (c *conn) subscribe(f protocol.Frame) {
+	fail := func(e *protocol.Error) { c.send(protocol.Failure(protocol.TypeSubscribeError, idIfValid(f.ID), e)) }
+	if !protocol.ValidID(f.ID) {
+		fail(protocol.BadRequest("subscription id must match ^[a-zA-Z0-9-_+]{1,128}$"))
+		return
+	}
+	if _, dup := c.subs[f.ID]; dup {
+		fail(protocol.BadRequest("subscription id " + f.ID + " is already in use on this connection"))
+		return
+	}
+	if len(c.subs) >= c.s.cfg.MaxSubscriptionsPerConn {
+		fail(&protocol.Error{ErrorType: protocol.ErrTypeMaxSubscriptions, Message: fmt.Sprintf("at most %d subscriptions per connection", c.s.cfg.MaxSubscriptionsPerConn)})
+		return
+	}
+	if f.Channel == "" {
+		fail(protocol.BadRequest("subscribe needs a channel"))
+		return
+	}
+	ch, err := channel.ParsePattern(f.Channel)
+	if err != nil {
+		fail(protocol.BadRequest(err.Error()))
+		return
+	}
+	ctx := context.Background()
+	id, perr := c.identityFor(ctx, f.Authorization)
+	if perr != nil {
+		fail(perr)
+		return
+	}
+	if perr := c.decide(ctx, id, bus.OpSubscribe, ch); perr != nil {
+		fail(perr)
+		return
+	}
+	sub := &subscription{ch: ch, subjects: ch.Subjects(c.s.subj.Prefix())}
+	if err := c.s.hub.Add(sub.subjects, hub.Member{Sink: c, ID: f.ID}, FlushTimeout); err != nil {
+		c.log.Warn("subscribe failed", "channel", ch.String(), "err", err)
+		fail(protocol.Unavailable("could not subscribe: message bus unavailable"))
+		return
+	}
+	c.subs[f.ID] = sub
+	c.send(protocol.Success(protocol.TypeSubscribeSuccess, f.ID))
+}
+
+func (c *conn) unsubscribe(f protocol.Frame) {
+	sub, ok := c.subs[f.ID]
+	if !ok {
+		c.send(protocol.Failure(protocol.TypeUnsubscribeError, idIfValid(f.ID), protocol.BadRequest("no subscription with this id")))
+		return
+	}
+	delete(c.subs, f.ID)
+	c.s.hub.Remove(sub.subjects, hub.Member{Sink: c, ID: f.ID})
+	c.send(protocol.Success(protocol.TypeUnsubscribeSuccess, f.ID))
+	c.cancelUnwatched()
+}
+
+// cancelUnwatched cancels remembered requests whose answer channel no
+// remaining subscription of this socket covers.
+func (c *conn) cancelUnwatched() {
+	var ids []string
+	for i, r := range c.recent {
+		if r.id == "" {
+			continue
+		}
+		out, err := channel.New(bus.NamespaceOutbound, r.channelID)
+		if err != nil {
+			continue
+		}
+		watched := false
+		for _, sub := range c.subs {
+			if sub.ch.Matches(out) {
+				watched = true
+				break
+			}
+		}
+		if !watched {
+			ids = append(ids, r.id)
+			c.recent[i] = recentRequest{}
+		}
+	}
+	c.s.cancelRequests(c.ident, ids)
+}
+
+func (c *conn) remember(reqIDs []string, channelID string) {
+	if c.recent == nil {
+		c.recent = make([]recentRequest, RecentRequests)
+	}
+	for _, id := range reqIDs {
+		c.recent[c.recentNext] = recentRequest{id: id, channelID: channelID}
+		c.recentNext = (c.recentNext + 1) % RecentRequests
+	}
+}
+
+func (c *conn) publish(f protocol.Frame) {
+	fail := func(e *protocol.Error) { c.send(protocol.Failure(protocol.TypePublishError, idIfValid(f.ID), e)) }
+	if !protocol.ValidID(f.ID) {
+		fail(protocol.BadRequest("publish id must match ^[a-zA-Z0-9-_+]{1,128}$"))
+		return
+	}
+	ch, payloads, perr := c.s.validatePublish(f.Channel, f.HasEvents, f.Events)
+	if perr != nil {
+		fail(perr)
+		return
+	}
+	ctx := context.Background()
+	id, perr := c.identityFor(ctx, f.Authorization)
+	if perr != nil {
+		fail(perr)
+		return
+	}
+	if perr := c.decide(ctx, id, bus.OpPublish, ch); perr != nil {
+		fail(perr)
+		return
+	}
+	res, stored, perr := c.s.publishEvents(ctx, id, ch, payloads)
+	if perr != nil {
+		fail(perr)
+		return
+	}
+	c.remember(stored, id.ChannelID)
+	if len(res.Successful) == 0 && len(res.Failed) > 0 {
+		first := res.Failed[0]
+		fail(&protocol.Error{ErrorType: protocol.ErrTypeUnavailable, Message: first.Message})
+		return
+	}
+	c.send(protocol.PublishSuccess(f.ID, res))
+}

@@ -1,0 +1,22 @@
+// Package edge is Gatehouse's only public listener: an AppSync
+// Events–compatible WebSocket endpoint (GET /event/realtime), HTTP publish
+// (POST /event), health endpoints, and a mux other HTTP APIs are added to
+// with [Service.Handle].
+//
+// A socket authenticates once at connect (credentials in the
+// "header-<base64url JSON>" subprotocol or in ordinary Authorization /
+// x-api-key upgrade headers, verified by authz on gh.authz.v1.verify). Every
+// subscribe and publish is decided by authz on gh.authz.v1.check, and the
+// decision is cached for the life of the socket. Subscriptions map to NATS
+// subjects through the channel grammar and are refcounted: one NATS
+// subscription per subject per process, however many sockets listen.
+// Publishes to /Inbound-Messages/... are stored in the INBOUND JetStream
+// stream (acknowledged before publish_success); other namespaces are core
+// NATS publishes.
+//
+// Each socket has one reader (the HTTP handler goroutine, which processes
+// client frames in order) and one writer goroutine that owns the socket's
+// writes, keep-alives and token-expiry timer. The NATS fan-out path never
+// blocks: it enqueues into the socket's bounded queue, and a socket whose
+// queue is full is disconnected as a slow consumer.
+package edge

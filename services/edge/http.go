@@ -1,0 +1,174 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/coder/websocket"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/pkg/identity"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/protocol"
+)
+
+// Paths served by the edge.
+const (
+	PathRealtime = "/event/realtime"
+	PathEvent    = "/event"
+	PathHealthz  = "/healthz"
+	PathReadyz   = "/readyz"
+)
+
+// corsAllowHeaders are the request headers browsers may send to POST /event
+// (the Amplify client sends all of them).
+const corsAllowHeaders = "authorization, content-type, x-amz-user-agent, x-amz-date, x-amz-security-token, x-api-key"
+
+// corsMaxAge is how long (seconds) a browser may cache a preflight answer.
+const corsMaxAge = "600"
+
+func (s *Service) routes() {
+	s.mux.HandleFunc("GET "+PathRealtime, s.handleRealtime)
+	s.mux.HandleFunc("POST "+PathEvent, s.handlePublish)
+	s.mux.HandleFunc("OPTIONS "+PathEvent, s.handlePreflight)
+	s.mux.HandleFunc("GET "+PathHealthz, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok")
+	})
+	s.mux.HandleFunc("GET "+PathReadyz, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.nc.IsConnected() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "nats not connected")
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+}
+
+// handleRealtime upgrades to the AppSync Events WebSocket protocol.
+func (s *Service) handleRealtime(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "this endpoint speaks WebSocket (subprotocol "+Subprotocol+")", http.StatusUpgradeRequired)
+		return
+	}
+	// Verify before the upgrade so a failure can be reported on the socket
+	// in the protocol's own terms (connection_error after connection_init).
+	cred, authErr := upgradeCredential(r)
+	var ident identity.Identity
+	if authErr == nil {
+		ident, authErr = s.verify(r.Context(), cred)
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{Subprotocol},
+		InsecureSkipVerify: true, // origins are checked above, by our own allowlist
+	})
+	if err != nil {
+		s.log.Debug("websocket accept failed", "err", err)
+		return
+	}
+	ws.SetReadLimit(s.cfg.ReadLimit)
+	c := s.newConn(ws, ident, cred, authErr)
+	if !s.register(c) {
+		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer s.unregister(c)
+	c.serve()
+}
+
+// handlePublish implements POST /event.
+func (s *Service) handlePublish(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		writeErrors(w, protocol.Unauthorized("origin not allowed"), http.StatusForbidden)
+		return
+	}
+	var body struct {
+		Channel string            `json:"channel"`
+		Events  []json.RawMessage `json:"events"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.ReadLimit))
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeErrors(w, protocol.BadRequest("request body is too large"), http.StatusRequestEntityTooLarge)
+			return
+		}
+		writeErrors(w, protocol.BadRequest(`body must be {"channel": "/namespace/name", "events": ["<JSON string>", ...]}`), 0)
+		return
+	}
+	ctx := r.Context()
+	id, perr := s.verify(ctx, credentialFrom(r.Header.Get(headerAuthorization), r.Header.Get(headerAPIKey)))
+	if perr != nil {
+		writeErrors(w, perr, 0)
+		return
+	}
+	ch, payloads, perr := s.validatePublish(body.Channel, body.Events != nil, body.Events)
+	if perr != nil {
+		writeErrors(w, perr, 0)
+		return
+	}
+	if perr := s.check(ctx, id, bus.OpPublish, ch.String()); perr != nil {
+		writeErrors(w, perr, 0)
+		return
+	}
+	res, _, perr := s.publishEvents(context.WithoutCancel(ctx), id, ch, payloads)
+	if perr != nil {
+		writeErrors(w, perr, 0)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// handlePreflight answers CORS preflights for POST /event.
+func (s *Service) handlePreflight(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	w.Header().Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	w.Header().Set("Access-Control-Max-Age", corsMaxAge)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// cors sets the CORS response headers for an allowed origin and reports
+// whether the origin is allowed.
+func (s *Service) cors(w http.ResponseWriter, r *http.Request) bool {
+	w.Header().Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if !s.originAllowed(r) {
+		return false
+	}
+	w.Header().Set("Access-Control-Allow-Origin", origin)
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeErrors replies {"errors":[...]} with the error's status, or status
+// when it is not 0.
+func writeErrors(w http.ResponseWriter, e *protocol.Error, status int) {
+	if status == 0 {
+		status = e.Status()
+	}
+	writeJSON(w, status, struct {
+		Errors []*protocol.Error `json:"errors"`
+	}{[]*protocol.Error{e}})
+}

@@ -1,0 +1,117 @@
+package hub
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/natstest"
+)
+
+const testFlush = 5 * time.Second
+
+type delivery struct {
+	id    string
+	event []byte
+}
+
+// chanSink mimics the edge's socket: a bounded queue of (id, shared event)
+// filled without blocking.
+type chanSink struct {
+	q       chan delivery
+	mu      sync.Mutex
+	dropped int
+}
+
+func (s *chanSink) Deliver(id string, event []byte) {
+	select {
+	case s.q <- delivery{id, event}:
+	default:
+		s.mu.Lock()
+		s.dropped++
+		s.mu.Unlock()
+	}
+}
+
+func TestRefcountAndFanout(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv)
+	pub := natstest.Connect(t, srv)
+	h := New(nc)
+	defer h.Close()
+	base := nc.NumSubscriptions()
+
+	a, b := &chanSink{q: make(chan delivery, 8)}, &chanSink{q: make(chan delivery, 8)}
+	subjects := []string{"gh.ch.x.y"}
+	if err := h.Add(subjects, Member{Sink: a, ID: "a1"}, testFlush); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Add(subjects, Member{Sink: b, ID: "b1"}, testFlush); err != nil {
+		t.Fatal(err)
+	}
+	if got := nc.NumSubscriptions() - base; got != 1 {
+		t.Fatalf("%d NATS subscriptions, want 1", got)
+	}
+	if err := pub.Publish("gh.ch.x.y", []byte(`{"k":"v"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*chanSink{a, b} {
+		select {
+		case got := <-s.q:
+			if string(got.event) != `"{\"k\":\"v\"}"` {
+				t.Fatalf("got %q", got.event)
+			}
+		case <-time.After(testFlush):
+			t.Fatal("no delivery")
+		}
+	}
+	h.Remove(subjects, Member{Sink: a, ID: "a1"})
+	if h.NumSubscriptions() != 1 || h.NumMembers("gh.ch.x.y") != 1 {
+		t.Fatal("removing one member dropped the subscription")
+	}
+	h.Remove(subjects, Member{Sink: b, ID: "b1"})
+	if h.NumSubscriptions() != 0 || nc.NumSubscriptions() != base {
+		t.Fatal("subscription kept after the last member left")
+	}
+	h.Close()
+	if err := h.Add(subjects, Member{Sink: a, ID: "a1"}, testFlush); err != ErrClosed {
+		t.Fatalf("Add after Close = %v", err)
+	}
+}
+
+// BenchmarkFanout measures the delivery path of one NATS message to many
+// local subscribers: JSON-string encoding once, then a non-blocking enqueue
+// per subscriber.
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			srv := natstest.Start(b)
+			nc := natstest.Connect(b, srv)
+			h := New(nc)
+			defer h.Close()
+			subj := []string{"gh.ch.Outbound-Messages.bench"}
+			sinks := make([]*chanSink, n)
+			for i := range sinks {
+				sinks[i] = &chanSink{q: make(chan delivery, 1)}
+				if err := h.Add(subj, Member{Sink: sinks[i], ID: "s" + strconv.Itoa(i)}, testFlush); err != nil {
+					b.Fatal(err)
+				}
+			}
+			st := h.subs[subj[0]]
+			handler := h.handler(subj[0])
+			msg := &nats.Msg{Subject: subj[0], Sub: st.sub, Data: []byte(`{"contentBlockDelta":{"delta":{"text":"hello world"},"contentBlockIndex":0},"requestId":"r","seq":1}`)}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				handler(msg)
+				for _, s := range sinks {
+					<-s.q
+				}
+			}
+		})
+	}
+}
