@@ -31,6 +31,8 @@ const (
 	// ShutdownTimeout bounds the graceful part of shutdown (closing sockets
 	// and finishing HTTP requests) before connections are cut.
 	ShutdownTimeout = 10 * time.Second
+	// StreamSetupTimeout bounds declaring the JetStream streams at start.
+	StreamSetupTimeout = 30 * time.Second
 	// FlushTimeout bounds waiting for the NATS server to confirm new
 	// subscriptions before subscribe_success.
 	FlushTimeout = 5 * time.Second

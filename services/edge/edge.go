@@ -147,6 +147,18 @@ func (s *Service) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
+	// Publishes to INBOUND need the stream; declare it rather than depend on
+	// chat having started first (idempotent, every service may do this).
+	sctx, cancel := context.WithTimeout(ctx, StreamSetupTimeout)
+	err := bus.EnsureStreams(sctx, s.js, s.subj)
+	cancel()
+	if err != nil {
+		s.hub.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("edge: %w", err)
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		s.hub.Close()
