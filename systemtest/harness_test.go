@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -85,7 +86,7 @@ func devConfig(t *testing.T, databaseURL string) config.Config {
 // startDev runs `gatehouse dev` in-process until the test ends.
 func startDev(t *testing.T, cfg config.Config) *stack.Dev {
 	t.Helper()
-	dev, err := stack.NewDev(cfg, nil)
+	dev, err := stack.NewDev(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +222,12 @@ func countLedgerRows(t *testing.T, driver, dsn string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// testLogger sends warnings and errors to the test log, so a failing test
+// shows what the services said.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 func must[T any](v T, err error) T {

@@ -156,7 +156,16 @@ func (d *Dev) Run(ctx context.Context) error {
 	if d.edge != nil {
 		select {
 		case <-d.edge.Ready():
-			close(d.ready)
+			probe, err := bus.ConnectInProcess(srv, "gatehouse-probe", d.log)
+			if err == nil {
+				err = waitServing(ctx, probe, bus.NewSubjects(cfg.NATS.Prefix))
+				probe.Close()
+			}
+			if err == nil {
+				close(d.ready)
+			} else if ctx.Err() == nil {
+				cancel(err)
+			}
 		case <-ctx.Done():
 		}
 	}
