@@ -1,0 +1,12 @@
+// Package ledger is meter's usage ledger: the [Store] interface over the
+// usage_records table, its Postgres (pgx v5) and SQLite (modernc.org/sqlite)
+// implementations, and the versioned, embedded schema migrations of both.
+//
+// Writes are idempotent by request id: inserting a record whose request id
+// is already stored is a no-op, so a redelivered usage message never counts
+// twice.
+//
+// SQLite dialect notes: cached and estimated are INTEGER 0/1, and
+// started_at and finished_at are INTEGER milliseconds since the Unix epoch,
+// UTC. Postgres uses BOOLEAN and TIMESTAMPTZ.
+package ledger

@@ -1,0 +1,42 @@
+// Package quota is meter's reserve/settle layer. [Quota] is what the
+// micro endpoints call; requests reach it already validated.
+//
+// Limits are not enforced yet: the only implementation, [Unlimited],
+// grants every reservation with no windows and settles to no windows.
+// Plans with rolling windows kept in JetStream KV (compare-and-set) will
+// be another implementation of the same interface.
+package quota
+
+import (
+	"context"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+)
+
+// Quota reserves and settles token budgets. Implementations are safe for
+// concurrent use. A refusal is a normal ReserveResponse (Granted false);
+// an error means the decision could not be made.
+type Quota interface {
+	// Reserve takes the request's input plus maximum output tokens from
+	// every budget that binds the caller, or refuses naming the limit.
+	Reserve(ctx context.Context, req bus.ReserveRequest) (bus.ReserveResponse, error)
+	// Settle replaces the reservation of req.RequestID with the actual
+	// usage and returns the caller's windows afterwards.
+	Settle(ctx context.Context, req bus.SettleRequest) (bus.SettleResponse, error)
+}
+
+var _ Quota = Unlimited{}
+
+// Unlimited is the [Quota] with no limits configured: it grants every
+// reservation. It holds no state.
+type Unlimited struct{}
+
+// Reserve grants, with an empty window list.
+func (Unlimited) Reserve(context.Context, bus.ReserveRequest) (bus.ReserveResponse, error) {
+	return bus.ReserveResponse{Granted: true, Windows: []bus.QuotaWindow{}}, nil
+}
+
+// Settle returns an empty window list.
+func (Unlimited) Settle(context.Context, bus.SettleRequest) (bus.SettleResponse, error) {
+	return bus.SettleResponse{Windows: []bus.QuotaWindow{}}, nil
+}
