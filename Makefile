@@ -6,8 +6,14 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME    ?= 5s
 # Every module of the workspace (go.work), root first.
 MODULES     := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
-# Fuzz targets run briefly on every test run: package:target.
-FUZZ_TARGETS := pkg/channel:FuzzParse
+# Fuzz targets run briefly on every test run: module-dir:package:target.
+FUZZ_TARGETS := \
+	pkg:channel:FuzzParse \
+	services/edge:internal/protocol:FuzzParseFrame \
+	services/edge:internal/protocol:FuzzAppendJSONString \
+	services/authz:internal/verifier:FuzzVerify \
+	services/chat:internal/provider:FuzzSplitWords \
+	services/meter:internal/ingest:FuzzDecode
 
 .PHONY: test unit fuzz vet fmt build run deps
 
@@ -30,8 +36,8 @@ unit:
 
 fuzz:
 	@set -e; for ft in $(FUZZ_TARGETS); do \
-	  dir=$${ft%%:*}; target=$${ft##*:}; mod=$${dir%%/*}; pkg=$${dir#*/}; \
-	  echo "=== fuzz $$target in $$dir for $(FUZZTIME)"; \
+	  mod=$${ft%%:*}; rest=$${ft#*:}; pkg=$${rest%%:*}; target=$${rest#*:}; \
+	  echo "=== fuzz $$target in $$mod/$$pkg for $(FUZZTIME)"; \
 	  (cd $$mod && $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./$$pkg); \
 	done
 

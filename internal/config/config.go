@@ -32,78 +32,6 @@ type Config struct {
 	Cache   Cache  `yaml:"cache"`
 }
 
-// NATS configures the bus.
-type NATS struct {
-	// URL of the NATS server for single-service commands. Default
-	// nats://127.0.0.1:4222; also read from NATS_URL.
-	URL string `yaml:"url"`
-	// Prefix starts every subject. Default "gh".
-	Prefix string `yaml:"prefix"`
-	// Listen, for `gatehouse dev` only, opens the embedded server's client
-	// port on this host:port (e.g. 127.0.0.1:4223). Default: no listener,
-	// services connect in-process.
-	Listen string `yaml:"listen"`
-}
-
-// Edge configures the public listener.
-type Edge struct {
-	// Addr is the listen address. Default :8443.
-	Addr string `yaml:"addr"`
-	// TLSCert and TLSKey are PEM files; without them a local development CA
-	// and certificate are generated in DataDir/tls.
-	TLSCert string `yaml:"tls_cert"`
-	TLSKey  string `yaml:"tls_key"`
-	// PlainHTTP serves without TLS, for use behind a TLS-terminating proxy.
-	PlainHTTP bool `yaml:"plain_http"`
-	// AllowedOrigins is the WebSocket Origin allowlist; empty allows any.
-	AllowedOrigins []string `yaml:"allowed_origins"`
-	// KeepAlive is the interval of "ka" messages (< 60s). Default 30s.
-	KeepAlive time.Duration `yaml:"keep_alive"`
-	// MaxSubscriptionsPerConn bounds subscriptions per socket. Default 200.
-	MaxSubscriptionsPerConn int `yaml:"max_subscriptions_per_conn"`
-	// SendQueueLen bounds each socket's outgoing queue. Default 256.
-	SendQueueLen int `yaml:"send_queue_len"`
-}
-
-// Authz configures identity.
-type Authz struct {
-	// DevIssuerURL is the `iss` of tokens minted by the development issuer.
-	// Default https://localhost:8443/dev.
-	DevIssuerURL string `yaml:"dev_issuer_url"`
-	// Audience is the accepted `aud`. Default gatehouse.
-	Audience string `yaml:"audience"`
-}
-
-// Chat configures the chat workers.
-type Chat struct {
-	// Concurrency is how many requests one replica handles at once. Default 32.
-	Concurrency int `yaml:"concurrency"`
-	// EchoDelay paces the echo model's chunks. Default 0 (as fast as possible);
-	// `gatehouse dev` uses 30ms so streaming is visible.
-	EchoDelay time.Duration `yaml:"echo_delay"`
-}
-
-// Meter configures the ledger.
-type Meter struct {
-	// DatabaseURL selects Postgres ("postgres://..."); also read from
-	// DATABASE_URL. Empty uses SQLite at SQLitePath. Secret: masked in output.
-	DatabaseURL string `yaml:"database_url"`
-	// SQLitePath is the SQLite ledger file. Default DataDir/ledger.db.
-	SQLitePath string `yaml:"sqlite_path"`
-	// BatchSize is the most records per ledger transaction. Default 500.
-	BatchSize int `yaml:"batch_size"`
-	// FlushInterval is the longest a record waits for its batch. Default 200ms.
-	FlushInterval time.Duration `yaml:"flush_interval"`
-}
-
-// Cache configures the response cache.
-type Cache struct {
-	// TTL is how long an answer stays cached. Default 24h.
-	TTL time.Duration `yaml:"ttl"`
-	// MaxBytes bounds the cache bucket. Default 256 MiB.
-	MaxBytes int64 `yaml:"max_bytes"`
-}
-
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
@@ -212,7 +140,7 @@ func applyEnv(tree map[string]any, environ []string) error {
 	return nil
 }
 
-// Validate reports the first invalid setting, naming it.
+// Validate reports every invalid setting, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
 	switch c.LogLevel {
@@ -223,42 +151,12 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	}
-	if !bus.ValidPrefix(c.NATS.Prefix) {
-		errs = append(errs, fmt.Errorf("nats.prefix: %q must be dot-separated tokens of letters, digits, '-' and '_'", c.NATS.Prefix))
-	}
-	if (c.Edge.TLSCert == "") != (c.Edge.TLSKey == "") {
-		errs = append(errs, errors.New("edge.tls_cert and edge.tls_key: set both or neither"))
-	}
-	if c.Edge.KeepAlive <= 0 || c.Edge.KeepAlive >= time.Minute {
-		errs = append(errs, fmt.Errorf("edge.keep_alive: %s must be above 0 and below 60s (AppSync clients time out at 60s)", c.Edge.KeepAlive))
-	}
-	if c.Edge.MaxSubscriptionsPerConn < 1 {
-		errs = append(errs, errors.New("edge.max_subscriptions_per_conn: must be at least 1"))
-	}
-	if c.Edge.SendQueueLen < 1 {
-		errs = append(errs, errors.New("edge.send_queue_len: must be at least 1"))
-	}
-	if c.Chat.Concurrency < 1 {
-		errs = append(errs, errors.New("chat.concurrency: must be at least 1"))
-	}
-	if c.Chat.EchoDelay < 0 {
-		errs = append(errs, errors.New("chat.echo_delay: must not be negative"))
-	}
-	if c.Meter.DatabaseURL != "" && !strings.HasPrefix(c.Meter.DatabaseURL, "postgres://") && !strings.HasPrefix(c.Meter.DatabaseURL, "postgresql://") {
-		errs = append(errs, errors.New("meter.database_url: must start with postgres:// (leave empty for SQLite)"))
-	}
-	if c.Meter.BatchSize < 1 {
-		errs = append(errs, errors.New("meter.batch_size: must be at least 1"))
-	}
-	if c.Meter.FlushInterval <= 0 {
-		errs = append(errs, errors.New("meter.flush_interval: must be above 0"))
-	}
-	if c.Cache.TTL <= 0 {
-		errs = append(errs, errors.New("cache.ttl: must be above 0"))
-	}
-	if c.Cache.MaxBytes < 1<<20 {
-		errs = append(errs, errors.New("cache.max_bytes: must be at least 1 MiB"))
-	}
+	errs = append(errs, c.NATS.validate()...)
+	errs = append(errs, c.Edge.validate()...)
+	errs = append(errs, c.Authz.validate()...)
+	errs = append(errs, c.Chat.validate()...)
+	errs = append(errs, c.Meter.validate()...)
+	errs = append(errs, c.Cache.validate()...)
 	return errors.Join(errs...)
 }
 
