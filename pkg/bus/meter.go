@@ -13,7 +13,10 @@ type ReserveRequest struct {
 	ModelID         string            `json:"modelId"`
 	InputTokens     int64             `json:"inputTokens"`
 	MaxOutputTokens int64             `json:"maxOutputTokens"`
-	Cached          bool              `json:"cached,omitempty"`
+	// MaxCostMicroUSD is the most the request can cost (input estimate plus
+	// maximum output, priced from the model catalog), in millionths of a USD.
+	MaxCostMicroUSD int64 `json:"maxCostMicroUsd,omitempty"`
+	Cached          bool  `json:"cached,omitempty"`
 }
 
 // ReserveResponse grants or refuses. A refusal is a normal reply with
@@ -36,6 +39,8 @@ type SettleRequest struct {
 	Identity  identity.Identity `json:"identity"`
 	ModelID   string            `json:"modelId"`
 	Usage     Usage             `json:"usage"`
+	// CostMicroUSD is the actual cost, in millionths of a USD.
+	CostMicroUSD int64 `json:"costMicroUsd,omitempty"`
 }
 
 // SettleResponse returns the caller's quota state after settlement.
@@ -60,6 +65,7 @@ type UsageRecord struct {
 	TotalTokens    int64     `json:"totalTokens"`
 	Cached         bool      `json:"cached,omitempty"`
 	Estimated      bool      `json:"estimated,omitempty"`
+	CostMicroUSD   int64     `json:"costMicroUsd,omitempty"`
 	Status         string    `json:"status"` // UsageStatus*
 	StartedAt      time.Time `json:"startedAt"`
 	FinishedAt     time.Time `json:"finishedAt"`
