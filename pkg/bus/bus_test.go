@@ -161,3 +161,24 @@ func TestHeaderCarrier(t *testing.T) {
 		t.Fatalf("carrier canonicalised or lost: %v", h)
 	}
 }
+
+func TestEnsureStreamsReconciles(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	js, _ := jetstream.New(nc)
+	s := bus.NewSubjects("")
+	// A stream left with other settings is brought back to the declared ones.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "USAGE", Subjects: []string{s.UsageAll()}, MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, s); err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, "USAGE")
+	if err != nil || st.CachedInfo().Config.MaxAge != bus.UsageMaxAge || st.CachedInfo().Config.Duplicates != bus.UsageDuplicateWindow {
+		t.Fatalf("USAGE not reconciled: %v %+v", err, st.CachedInfo().Config)
+	}
+}

@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,9 +51,45 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects) erro
 		},
 	}
 	for _, cfg := range cfgs {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		if err := ensureStream(ctx, js, cfg); err != nil {
 			return fmt.Errorf("bus: declare stream %s: %w", cfg.Name, err)
 		}
 	}
 	return nil
+}
+
+// ensureStream creates the stream, or updates it only when its settings
+// differ. Updating unconditionally from every replica at start-up makes the
+// server rewrite the store's configuration while consumers are being added,
+// which is needless work (and races inside nats-server v2.15 under -race).
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	st, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, cfg)
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+		// Another replica created it first with other settings: reconcile.
+		st, err = js.Stream(ctx, cfg.Name)
+	}
+	if err != nil {
+		return err
+	}
+	if sameStreamSettings(st.CachedInfo().Config, cfg) {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
+}
+
+// sameStreamSettings compares the settings [EnsureStreams] declares.
+func sameStreamSettings(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention &&
+		have.Storage == want.Storage &&
+		have.MaxAge == want.MaxAge &&
+		have.Duplicates == want.Duplicates &&
+		have.MaxMsgSize == want.MaxMsgSize &&
+		have.Discard == want.Discard &&
+		have.Description == want.Description
 }
