@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-ai/gatehouse/internal/config"
 	"github.com/gatehouse-ai/gatehouse/internal/stack"
 	"github.com/gatehouse-ai/gatehouse/services/authz"
 	"github.com/gatehouse-ai/gatehouse/services/meter"
@@ -17,7 +18,7 @@ import (
 func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	fs := newFlagSet("dev", stderr, &c)
-	addr := fs.String("addr", "", "edge listen `address` (default :8443)")
+	addr := fs.String("addr", "", "edge listen `address` (default 127.0.0.1:8443: dev stays on this machine)")
 	natsListen := fs.String("nats-listen", "", "also open the embedded NATS server on this `host:port` (default: in-process only)")
 	echoDelay := fs.Duration("echo-delay", 20*time.Millisecond, "pause between the echo model's chunks, so streaming is visible")
 	user := fs.String("user", "alice", "`sub` of the development token printed at start")
@@ -28,8 +29,11 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if *addr != "" {
+	switch {
+	case *addr != "":
 		cfg.Edge.Addr = *addr
+	case cfg.Edge.Addr == config.Default().Edge.Addr:
+		cfg.Edge.Addr = devAddr
 	}
 	if *natsListen != "" {
 		cfg.NATS.Listen = *natsListen
@@ -64,6 +68,10 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "  ledger      %s\n\nDevelopment token for %q (valid 12h; mint more with `gatehouse token --sub NAME`):\n\n%s\n\n", ledgerName(cfg.Meter.DatabaseURL, cfg.SQLitePath()), *user, token)
 	return <-errc
 }
+
+// devAddr is where `gatehouse dev` listens unless told otherwise: loopback
+// only, so a laptop's development gateway is not reachable from the network.
+const devAddr = "127.0.0.1:8443"
 
 func ledgerName(dbURL, sqlitePath string) string {
 	if dbURL != "" {
