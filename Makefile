@@ -13,7 +13,10 @@ FUZZ_TARGETS := \
 	services/edge:internal/protocol:FuzzAppendJSONString \
 	services/authz:internal/verifier:FuzzVerify \
 	services/chat:internal/provider:FuzzSplitWords \
-	services/meter:internal/ingest:FuzzDecode
+	services/meter:internal/ingest:FuzzDecode \
+	services/authz:internal/keystore:FuzzParse \
+	services/chat:internal/provider:FuzzReadSSE \
+	services/edge:.:FuzzClientInput
 
 .PHONY: test unit fuzz vet fmt build run deps
 
