@@ -24,3 +24,15 @@ fi
 if ! pg_up 2>/dev/null; then
   echo "test-deps: Postgres is not reachable at $db_url; Postgres tests skip locally and fail under CI=true"
 fi
+
+# The aws-amplify compatibility test (systemtest/amplify_test.go) runs the
+# real Amplify client under Node 20+; install its locked dependencies once.
+amplify_dir="$(dirname "$0")/../systemtest/amplify"
+if [ ! -d "$amplify_dir/node_modules/aws-amplify" ]; then
+  if command -v npm >/dev/null && command -v node >/dev/null; then
+    echo "test-deps: installing systemtest/amplify (npm ci)"
+    (cd "$amplify_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "test-deps: node/npm not found; the aws-amplify compatibility test skips locally and fails under CI=true"
+  fi
+fi

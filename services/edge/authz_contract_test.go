@@ -17,11 +17,14 @@ import (
 // in pkg/bus (gh.authz.v1.verify / check). The real authz lives in another
 // module that the edge must not import; whole-system tests run against it.
 //
-// Tokens: "alice" and "bob" verify to themselves; "short" verifies to
+// Tokens: "alice", "bob" and "carol" verify to themselves; "short" verifies to
 // "shorty" with an identity expiring shortly; API key "key-alice" verifies to
-// alice. Anything else is a 401. Policy (owner rule): publish only to
+// alice with key id [contractKeyID]. Anything else is a 401. Policy (owner rule): publish only to
 // /Inbound-Messages/<own> (or /open/..., an open namespace), subscribe only
 // to /Outbound-Messages/<own> or patterns below it (or /open/...).
+
+// contractKeyID is the key id of API key "key-alice".
+const contractKeyID = "key-1"
 
 // shortTokenLifetime is the lifetime of the "short" token's identity.
 const shortTokenLifetime = 300 * time.Millisecond
@@ -42,20 +45,21 @@ func startContractAuthz(t testing.TB, nc *nats.Conn, prefix string) {
 			return
 		}
 		tok := strings.TrimPrefix(vr.Token, "Bearer ")
-		var sub string
+		var sub, keyID string
 		var exp time.Time
+		kind := identity.KindUser
 		switch {
-		case tok == "alice" || tok == "bob":
+		case tok == "alice" || tok == "bob" || tok == "carol":
 			sub = tok
 		case tok == "short":
 			sub, exp = "shorty", time.Now().Add(shortTokenLifetime)
 		case vr.APIKey == "key-alice":
-			sub = "alice"
+			sub, keyID, kind = "alice", contractKeyID, identity.KindAPIKey
 		default:
 			_ = req.Error(bus.CodeUnauthorized, "invalid credentials", nil)
 			return
 		}
-		bus.Respond(req, bus.VerifyResponse{Identity: identity.Identity{Sub: sub, Issuer: "contract", ChannelID: sub, Kind: identity.KindUser, ExpiresAt: exp}})
+		bus.Respond(req, bus.VerifyResponse{Identity: identity.Identity{Sub: sub, Issuer: "contract", ChannelID: sub, Kind: kind, KeyID: keyID, ExpiresAt: exp}})
 	}
 	check := func(req micro.Request) {
 		var cr bus.CheckRequest

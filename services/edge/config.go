@@ -21,6 +21,11 @@ const (
 	DefaultSendQueueLen            = 256
 	DefaultWriteTimeout            = 10 * time.Second
 	DefaultAuthzTimeout            = 3 * time.Second
+	DefaultMaxConnections          = 100_000
+	DefaultMaxConnectionsPerIdent  = 100
+	DefaultPublishRate             = 50.0
+	DefaultPublishBurst            = 100
+	DefaultMaxDeliverBytes         = 1 << 20
 )
 
 // Limits that are not configurable.
@@ -110,6 +115,29 @@ type Config struct {
 	WriteTimeout time.Duration
 	// AuthzTimeout bounds each request to authz; default 3s.
 	AuthzTimeout time.Duration
+
+	// MaxConnections bounds the WebSocket connections this process holds;
+	// an upgrade beyond it is refused with 503 and Retry-After. Default
+	// 100000.
+	MaxConnections int
+	// MaxConnectionsPerIdentity bounds the sockets one caller (issuer and
+	// sub, or API key id) may hold at once on this process; the socket
+	// beyond it gets a connection_error (LimitExceededException) and is
+	// closed. Default 100 (or MaxConnections, when that is lower).
+	MaxConnectionsPerIdentity int
+	// PublishRate is the sustained rate of published events per second a
+	// socket may send (a token bucket refilled at this rate); default 50.
+	// A publish that exceeds it is refused with publish_error
+	// (LimitExceededException) and nothing of it is published.
+	PublishRate float64
+	// PublishBurst is the token bucket's size: how many events a socket
+	// may publish at once after being idle; default 100. It must be at
+	// least MaxEventsPerPublish.
+	PublishBurst int
+	// MaxDeliverBytes bounds one event delivered to subscribers; a larger
+	// message on a subscribed subject is not delivered and each matching
+	// subscription gets a broadcast_error instead. Default 1 MiB.
+	MaxDeliverBytes int
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -141,6 +169,13 @@ func (c Config) withDefaults() Config {
 	setInt(&c.SendQueueLen, DefaultSendQueueLen)
 	if c.ReadLimit == 0 {
 		c.ReadLimit = DefaultReadLimit
+	}
+	setInt(&c.MaxConnections, DefaultMaxConnections)
+	setInt(&c.MaxConnectionsPerIdentity, min(DefaultMaxConnectionsPerIdent, c.MaxConnections))
+	setInt(&c.PublishBurst, DefaultPublishBurst)
+	setInt(&c.MaxDeliverBytes, DefaultMaxDeliverBytes)
+	if c.PublishRate == 0 {
+		c.PublishRate = DefaultPublishRate
 	}
 	return c
 }
@@ -193,6 +228,18 @@ func (c Config) Validate() error {
 		return bad("limits must not be negative")
 	case int64(c.MaxEventBytes) > c.ReadLimit:
 		return bad("MaxEventBytes %d must not exceed ReadLimit %d", c.MaxEventBytes, c.ReadLimit)
+	case c.MaxConnections < 0:
+		return bad("MaxConnections %d must not be negative", c.MaxConnections)
+	case c.MaxConnectionsPerIdentity < 0:
+		return bad("MaxConnectionsPerIdentity %d must not be negative", c.MaxConnectionsPerIdentity)
+	case c.MaxConnectionsPerIdentity > c.MaxConnections:
+		return bad("MaxConnectionsPerIdentity %d must not exceed MaxConnections %d", c.MaxConnectionsPerIdentity, c.MaxConnections)
+	case c.PublishRate < 0:
+		return bad("PublishRate %v must not be negative", c.PublishRate)
+	case c.PublishBurst < c.MaxEventsPerPublish:
+		return bad("PublishBurst %d must be at least MaxEventsPerPublish %d", c.PublishBurst, c.MaxEventsPerPublish)
+	case c.MaxDeliverBytes < 0:
+		return bad("MaxDeliverBytes %d must not be negative", c.MaxDeliverBytes)
 	}
 	return nil
 }

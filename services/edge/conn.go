@@ -17,10 +17,6 @@ import (
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/protocol"
 )
 
-// maxWriteBatch bounds how many queued frames the writer sends before it
-// looks at its timers again.
-const maxWriteBatch = 64
-
 // maxExtraCredentials bounds the per-frame credentials (different from the
 // connection's) a socket remembers as verified.
 const maxExtraCredentials = 4
@@ -31,6 +27,7 @@ const (
 	reasonInitTimeout  = "connection_init not received in time"
 	reasonExpired      = "token expired"
 	reasonUnauthorized = "unauthorized"
+	reasonLimit        = "connection limit reached"
 )
 
 type outKind uint8
@@ -59,7 +56,8 @@ type conn struct {
 	ws  *websocket.Conn
 	log *slog.Logger
 
-	queue      chan outFrame
+	queue      *sendQueue
+	cork       *corkConn     // batches the writer's frames; nil in tests that bypass Accept
 	done       chan struct{} // closed by fail
 	writerDone chan struct{}
 	failed     atomic.Bool
@@ -69,11 +67,19 @@ type conn struct {
 	closeReason string
 	finalFrame  []byte
 
+	// Set before the socket is registered, read-only afterwards.
+	ident   identity.Identity
+	authErr *protocol.Error // connect-time verification failure
+	// identKey is the identityKey the socket is counted under ("" when not
+	// counted); guarded by Service.mu.
+	identKey string
+
 	// reader state
-	ident       identity.Identity
 	cred        credential
-	authErr     *protocol.Error // connect-time verification failure
+	limitErr    *protocol.Error // refused at connection_init by a connection limit
 	initialised bool
+	bucket      tokenBucket
+	cacheEpoch  uint64 // Service.revocations when extra and decisions were last valid
 	subs        map[string]*subscription
 	decisions   map[string]*protocol.Error // nil value = allowed
 	extra       map[credential]identity.Identity
@@ -91,7 +97,7 @@ func (s *Service) newConn(ws *websocket.Conn, ident identity.Identity, cred cred
 		s:          s,
 		ws:         ws,
 		log:        s.log.With("sub", ident.Sub),
-		queue:      make(chan outFrame, s.cfg.SendQueueLen),
+		queue:      newSendQueue(s.cfg.SendQueueLen),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		ident:      ident,
@@ -99,7 +105,16 @@ func (s *Service) newConn(ws *websocket.Conn, ident identity.Identity, cred cred
 		authErr:    authErr,
 		subs:       make(map[string]*subscription),
 		decisions:  make(map[string]*protocol.Error),
+		bucket:     newTokenBucket(s.cfg.PublishRate, s.cfg.PublishBurst, time.Now()),
+		cacheEpoch: s.revocations.Load(),
 	}
+}
+
+// Reject implements hub.Sink: an event for subscription id was too big to
+// deliver, so the client gets a broadcast_error instead.
+func (c *conn) Reject(id string, size int) {
+	c.send(protocol.Failure(protocol.TypeBroadcastError, id, protocol.LimitExceeded(
+		fmt.Sprintf("an event of %d bytes was not delivered: at most %d bytes per event", size, c.s.cfg.MaxDeliverBytes))))
 }
 
 // Deliver implements hub.Sink. It never blocks: a full queue disconnects
@@ -114,9 +129,7 @@ func (c *conn) enqueue(f outFrame) {
 	if c.failed.Load() {
 		return
 	}
-	select {
-	case c.queue <- f:
-	default:
+	if !c.queue.push(f) {
 		c.fail(websocket.StatusPolicyViolation, reasonSlowConsumer, nil)
 	}
 }
@@ -178,7 +191,8 @@ func (c *conn) cleanup() {
 	c.recent = nil
 }
 
-// writeLoop owns every write to the socket.
+// writeLoop owns every write to the socket. It sends everything queued
+// since its last wake-up in one go.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	var kaC, expC <-chan time.Time
@@ -187,33 +201,42 @@ func (c *conn) writeLoop() {
 		defer t.Stop()
 		expC = t.C
 	}
-	buf := make([]byte, 0, 1024)
+	var ka *time.Ticker
+	defer func() {
+		if ka != nil {
+			ka.Stop()
+		}
+	}()
+	var buf []byte
+	var batch []outFrame
 	for {
 		select {
 		case <-c.done:
 			c.closeSocket()
 			return
-		case f := <-c.queue:
-			for i := 0; ; i++ {
+		case <-c.queue.wake:
+			batch = c.queue.take(batch)
+			if c.cork != nil {
+				c.cork.cork()
+			}
+			for _, f := range batch {
 				if !c.write(f, &buf) {
 					break
 				}
-				if f.kind == outAck && kaC == nil {
-					t := time.NewTicker(c.s.cfg.KeepAliveInterval)
-					defer t.Stop()
-					kaC = t.C
+				if f.kind == outAck && ka == nil {
+					ka = time.NewTicker(c.s.cfg.KeepAliveInterval)
+					kaC = ka.C
 				}
-				if i == maxWriteBatch {
-					break
+			}
+			if c.cork != nil {
+				if err := c.cork.uncork(c.s.cfg.WriteTimeout); err != nil {
+					c.log.Debug("websocket write failed", "err", err)
+					c.fail(websocket.StatusAbnormalClosure, "", nil)
 				}
-				var more bool
-				select {
-				case f, more = <-c.queue:
-				default:
-				}
-				if !more {
-					break
-				}
+			}
+			clear(batch)
+			if cap(buf) > maxKeptWriteBuf {
+				buf = nil
 			}
 		case <-kaC:
 			c.write(outFrame{kind: outRaw, b: protocol.KeepAlive}, &buf)
@@ -223,6 +246,10 @@ func (c *conn) writeLoop() {
 		}
 	}
 }
+
+// maxKeptWriteBuf is the largest encoding buffer a socket keeps between
+// batches; a bigger one (after a large event) is dropped.
+const maxKeptWriteBuf = 4 << 10
 
 // write sends one frame; on failure it fails the socket and returns false.
 func (c *conn) write(f outFrame, buf *[]byte) bool {
@@ -274,12 +301,16 @@ func (c *conn) handle(data []byte) bool {
 			c.send(protocol.Failure(protocol.TypeError, idIfValid(f.ID), protocol.BadRequest("send connection_init first")))
 			return false
 		}
-		if c.authErr != nil {
-			e := *c.authErr
+		if refuse := c.authErr; refuse != nil || c.limitErr != nil {
+			reason := reasonUnauthorized
+			if refuse == nil {
+				refuse, reason = c.limitErr, reasonLimit
+			}
+			e := *refuse
 			if e.ErrorCode == 0 {
 				e.ErrorCode = e.Status()
 			}
-			c.fail(websocket.StatusPolicyViolation, reasonUnauthorized, protocol.ConnectionError(&e))
+			c.fail(websocket.StatusPolicyViolation, reason, protocol.ConnectionError(&e))
 			return false
 		}
 		c.initialised = true
@@ -315,6 +346,7 @@ func idIfValid(id string) string {
 // or, when the frame carries different credentials, theirs (verified once
 // and remembered).
 func (c *conn) identityFor(ctx context.Context, auth map[string]string) (identity.Identity, *protocol.Error) {
+	c.checkRevocations()
 	cred := credentialFromAuthorization(auth)
 	if cred.empty() || cred == c.cred {
 		if c.ident.Expired(time.Now()) {
@@ -336,8 +368,19 @@ func (c *conn) identityFor(ctx context.Context, auth map[string]string) (identit
 	return id, nil
 }
 
+// checkRevocations clears the identity and decision caches when a
+// revocation arrived since they were filled.
+func (c *conn) checkRevocations() {
+	if e := c.s.revocations.Load(); e != c.cacheEpoch {
+		c.cacheEpoch = e
+		clear(c.extra)
+		clear(c.decisions)
+	}
+}
+
 // decide runs (or recalls) the authz decision for op on ch.
 func (c *conn) decide(ctx context.Context, id identity.Identity, op string, ch channel.Channel) *protocol.Error {
+	c.checkRevocations()
 	key := op + "\x00" + ch.String() + "\x00" + id.Issuer + "\x00" + id.Sub
 	if perr, ok := c.decisions[key]; ok {
 		return perr
@@ -454,6 +497,10 @@ func (c *conn) publish(f protocol.Frame) {
 	ch, payloads, perr := c.s.validatePublish(f.Channel, f.HasEvents, f.Events)
 	if perr != nil {
 		fail(perr)
+		return
+	}
+	if !c.bucket.take(len(payloads), time.Now()) {
+		fail(protocol.LimitExceeded(fmt.Sprintf("publish rate limit: at most %g events per second (bursts of %d) per connection", c.s.cfg.PublishRate, c.s.cfg.PublishBurst)))
 		return
 	}
 	ctx := context.Background()

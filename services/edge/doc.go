@@ -17,6 +17,16 @@
 // Each socket has one reader (the HTTP handler goroutine, which processes
 // client frames in order) and one writer goroutine that owns the socket's
 // writes, keep-alives and token-expiry timer. The NATS fan-out path never
-// blocks: it enqueues into the socket's bounded queue, and a socket whose
-// queue is full is disconnected as a slow consumer.
+// blocks: it enqueues into the socket's bounded queue (which costs no memory
+// while empty), and a socket whose queue is full is disconnected as a slow
+// consumer. The writer sends everything queued since it last woke as one
+// write to the connection (see corkConn).
+//
+// Protection: connection limits in total and per identity, a token-bucket
+// publish rate per socket, subscription, event, read and delivery size
+// limits, write timeouts, close at token expiry, and a graceful drain (1001)
+// when Run's context ends. Revocations broadcast on gh.authz.v1.revoked clear
+// every socket's cached identities and decisions and close the sockets of
+// the revoked key or user; gh.edge.v1.disconnect lets an operator drop a
+// caller's sockets.
 package edge

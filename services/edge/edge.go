@@ -41,11 +41,17 @@ type Service struct {
 	ready   chan struct{}
 	addr    atomic.Value // string
 
-	// mu guards conns and draining.
+	// mu guards conns, perIdent and draining.
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
+	perIdent map[string]int // sockets per identityKey
 	draining bool
 	connWG   sync.WaitGroup
+
+	// revocations counts revocation broadcasts; a socket whose caches were
+	// filled at an older count clears them before use.
+	revocations atomic.Uint64
+	control     []*nats.Subscription // owned by Run
 }
 
 // New validates cfg, prepares TLS (generating the development certificate
@@ -67,16 +73,17 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		return nil, fmt.Errorf("edge: jetstream: %w", err)
 	}
 	s := &Service{
-		cfg:   cfg,
-		log:   cfg.Logger.With("svc", "edge"),
-		nc:    nc,
-		js:    js,
-		subj:  bus.NewSubjects(cfg.Prefix),
-		id:    cfg.ID,
-		mux:   http.NewServeMux(),
-		hub:   hub.New(nc),
-		ready: make(chan struct{}),
-		conns: make(map[*conn]struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With("svc", "edge"),
+		nc:       nc,
+		js:       js,
+		subj:     bus.NewSubjects(cfg.Prefix),
+		id:       cfg.ID,
+		mux:      http.NewServeMux(),
+		hub:      hub.New(nc, cfg.MaxDeliverBytes),
+		ready:    make(chan struct{}),
+		conns:    make(map[*conn]struct{}),
+		perIdent: make(map[string]int),
 	}
 	s.addr.Store("")
 	if err := s.setupTLS(); err != nil {
@@ -159,8 +166,13 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("edge: %w", err)
 	}
+	if err := s.subscribeControl(); err != nil {
+		s.hub.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
+		s.unsubscribeControl()
 		s.hub.Close()
 		return fmt.Errorf("edge: listen %s: %w", s.cfg.Addr, err)
 	}
@@ -229,24 +241,6 @@ func (s *Service) shutdown(srv *http.Server) {
 		s.log.Warn("http shutdown", "err", err)
 		_ = srv.Close()
 	}
+	s.unsubscribeControl()
 	s.hub.Close()
-}
-
-// register adds c to the live sockets unless the service is draining.
-func (s *Service) register(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.draining {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.connWG.Add(1)
-	return true
-}
-
-func (s *Service) unregister(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.connWG.Done()
 }

@@ -26,6 +26,9 @@ type Sink interface {
 	// payload already encoded as a JSON string; it is shared between
 	// subscribers and must not be modified.
 	Deliver(id string, event []byte)
+	// Reject reports that an event for subscription id was not delivered
+	// because its payload of size bytes is above the hub's limit.
+	Reject(id string, size int)
 }
 
 // Member is one local subscription: a sink and the client's subscription id.
@@ -43,15 +46,18 @@ type subject struct {
 //
 // Lock order: Hub.mu is taken before anything a Sink locks inside Deliver.
 type Hub struct {
-	nc     *nats.Conn
-	mu     sync.RWMutex
-	subs   map[string]*subject
-	closed bool
+	nc       *nats.Conn
+	maxEvent int
+	mu       sync.RWMutex
+	subs     map[string]*subject
+	closed   bool
 }
 
-// New returns a hub subscribing on nc.
-func New(nc *nats.Conn) *Hub {
-	return &Hub{nc: nc, subs: make(map[string]*subject)}
+// New returns a hub subscribing on nc. Messages whose payload is above
+// maxEvent bytes are not delivered: each member gets Reject instead
+// (maxEvent <= 0 means no limit).
+func New(nc *nats.Conn, maxEvent int) *Hub {
+	return &Hub{nc: nc, maxEvent: maxEvent, subs: make(map[string]*subject)}
 }
 
 // Add registers m on every subject, creating NATS subscriptions for
@@ -115,6 +121,12 @@ func (h *Hub) handler(subj string) nats.MsgHandler {
 		st := h.subs[subj]
 		if st == nil || st.sub != msg.Sub || len(st.members) == 0 {
 			return // a late message for a subscription that was just dropped
+		}
+		if h.maxEvent > 0 && len(msg.Data) > h.maxEvent {
+			for m := range st.members {
+				m.Sink.Reject(m.ID, len(msg.Data))
+			}
+			return
 		}
 		event := protocol.AppendJSONString(make([]byte, 0, len(msg.Data)+16), msg.Data)
 		for m := range st.members {

@@ -21,9 +21,20 @@ type delivery struct {
 // chanSink mimics the edge's socket: a bounded queue of (id, shared event)
 // filled without blocking.
 type chanSink struct {
-	q       chan delivery
-	mu      sync.Mutex
-	dropped int
+	q        chan delivery
+	mu       sync.Mutex
+	dropped  int
+	rejected []int
+}
+
+func (s *chanSink) Reject(id string, size int) {
+	s.mu.Lock()
+	s.rejected = append(s.rejected, size)
+	s.mu.Unlock()
+	select {
+	case s.q <- delivery{id: id}:
+	default:
+	}
 }
 
 func (s *chanSink) Deliver(id string, event []byte) {
@@ -41,7 +52,7 @@ func TestRefcountAndFanout(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv)
 	pub := natstest.Connect(t, srv)
-	h := New(nc)
+	h := New(nc, 0)
 	defer h.Close()
 	base := nc.NumSubscriptions()
 
@@ -83,6 +94,40 @@ func TestRefcountAndFanout(t *testing.T) {
 	}
 }
 
+func TestOversizedEventRejected(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv)
+	pub := natstest.Connect(t, srv)
+	h := New(nc, 8)
+	defer h.Close()
+	a := &chanSink{q: make(chan delivery, 8)}
+	subjects := []string{"gh.ch.x.big"}
+	if err := h.Add(subjects, Member{Sink: a, ID: "a1"}, testFlush); err != nil {
+		t.Fatal(err)
+	}
+	for _, payload := range []string{`"123456789"`, `{"k":1}`} {
+		if err := pub.Publish(subjects[0], []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []string{"", `"{\"k\":1}"`} {
+		select {
+		case got := <-a.q:
+			if got.id != "a1" || string(got.event) != want {
+				t.Fatalf("delivery %d = %q %q, want a1 %q", i, got.id, got.event, want)
+			}
+		case <-time.After(testFlush):
+			t.Fatalf("no delivery %d", i)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.rejected) != 1 || a.rejected[0] != 11 {
+		t.Fatalf("rejected = %v, want [11]", a.rejected)
+	}
+}
+
 // BenchmarkFanout measures the delivery path of one NATS message to many
 // local subscribers: JSON-string encoding once, then a non-blocking enqueue
 // per subscriber.
@@ -91,7 +136,7 @@ func BenchmarkFanout(b *testing.B) {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			srv := natstest.Start(b)
 			nc := natstest.Connect(b, srv)
-			h := New(nc)
+			h := New(nc, 0)
 			defer h.Close()
 			subj := []string{"gh.ch.Outbound-Messages.bench"}
 			sinks := make([]*chanSink, n)

@@ -8,7 +8,8 @@
 // Server frames: connection_ack {connectionTimeoutMs}, connection_error
 // {errors}, ka, subscribe_success|subscribe_error, unsubscribe_success|
 // unsubscribe_error, publish_success {successful, failed}|publish_error,
-// data {id, event} and error {errors}. Errors are objects
+// data {id, event}, broadcast_error {id, errors} (an event for that
+// subscription could not be delivered) and error {errors}. Errors are objects
 // {errorType, message}; clients branch on errorType, so the values are the
 // constants ErrType*.
 package protocol

@@ -10,6 +10,9 @@ const (
 	ErrTypeMaxSubscriptions = "MaxSubscriptionsReachedError"
 	ErrTypeUnavailable      = "ServiceUnavailableException"
 	ErrTypeInternal         = "InternalFailureException"
+	// ErrTypeLimitExceeded reports a protection limit: publish rate,
+	// connections per identity, the size of a delivered event.
+	ErrTypeLimitExceeded = "LimitExceededException"
 )
 
 // Error is one entry of a frame's "errors" array. It is also a Go error so
@@ -33,6 +36,8 @@ func (e *Error) Status() int {
 		return 400
 	case ErrTypeUnavailable:
 		return 503
+	case ErrTypeLimitExceeded:
+		return 429
 	default:
 		return 500
 	}
@@ -46,6 +51,9 @@ func BadRequest(msg string) *Error { return &Error{ErrorType: ErrTypeBadRequest,
 
 // Unavailable returns an [ErrTypeUnavailable] error.
 func Unavailable(msg string) *Error { return &Error{ErrorType: ErrTypeUnavailable, Message: msg} }
+
+// LimitExceeded returns an [ErrTypeLimitExceeded] error.
+func LimitExceeded(msg string) *Error { return &Error{ErrorType: ErrTypeLimitExceeded, Message: msg} }
 
 // Internal returns an [ErrTypeInternal] error.
 func Internal(msg string) *Error { return &Error{ErrorType: ErrTypeInternal, Message: msg} }

@@ -28,6 +28,7 @@ const (
 	TypePublishSuccess     = "publish_success"
 	TypePublishError       = "publish_error"
 	TypeData               = "data"
+	TypeBroadcastError     = "broadcast_error"
 	TypeError              = "error"
 )
 
