@@ -146,7 +146,7 @@ func TestCheckBadRequests(t *testing.T) {
 	e := start(t, authz.Config{})
 	for _, op := range []string{"", "Publish", "read", "delete"} {
 		_, err := e.check(t, bus.CheckRequest{Identity: user("alice"), Op: op, Channel: "/Inbound-Messages/alice"})
-		serviceError(t, err, 400, "op must be publish or subscribe")
+		serviceError(t, err, 400, "op must be publish, subscribe or invoke")
 	}
 	msg, err := e.nc.Request(e.subj.AuthzCheck(), []byte(`{"op":`), 5*time.Second)
 	if err != nil {

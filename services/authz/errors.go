@@ -15,5 +15,5 @@ var (
 	// ErrAlreadyRunning is returned by a second call of [Service.Run].
 	ErrAlreadyRunning = errors.New("authz: service already running")
 	// errBadOp is a check request whose op is neither publish nor subscribe.
-	errBadOp = errors.New("authz: op must be publish or subscribe")
+	errBadOp = errors.New("authz: op must be publish, subscribe or invoke")
 )

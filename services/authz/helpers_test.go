@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-ai/gatehouse/pkg/natstest"
 	"github.com/gatehouse-ai/gatehouse/services/authz"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -35,7 +36,12 @@ type env struct {
 // stops it, checking that Run returns nil, when the test ends.
 func start(t testing.TB, cfg authz.Config) *env {
 	t.Helper()
-	srv := natstest.Start(t)
+	return startOn(t, natstest.Start(t), cfg)
+}
+
+// startOn runs an authz service for cfg on srv (replicas share a server).
+func startOn(t testing.TB, srv *server.Server, cfg authz.Config) *env {
+	t.Helper()
 	nc := natstest.Connect(t, srv)
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()

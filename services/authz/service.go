@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/pkg/channel"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
+	"github.com/gatehouse-ai/gatehouse/services/authz/internal/keystore"
 	"github.com/gatehouse-ai/gatehouse/services/authz/internal/tokencache"
 	"github.com/gatehouse-ai/gatehouse/services/authz/internal/verifier"
 	"github.com/nats-io/nats.go"
@@ -35,9 +37,15 @@ type Service struct {
 	subj   bus.Subjects
 	dev    *DevIssuer
 	tokens verifier.Verifier // bearer tokens
-	keys   verifier.Verifier // API keys
 	cache  *tokencache.Cache[verified]
 	now    func() time.Time
+
+	// records caches API key records by id; revocations delete entries.
+	records *tokencache.Cache[keystore.Record]
+	missing *tokencache.Cache[struct{}] // key ids known not to exist
+	used    lastUsed
+	storeMu sync.RWMutex
+	store   keystore.Store // nil until Run opened it, or when keys are disabled
 
 	started atomic.Bool
 	gate    gate
@@ -65,17 +73,23 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:   cfg,
-		nc:    nc,
-		log:   cfg.Logger.With("svc", "authz"),
-		subj:  bus.NewSubjects(cfg.Prefix),
-		dev:   dev,
-		keys:  verifier.APIKeys{},
-		cache: tokencache.New[verified](VerifyCacheSize, VerifyCacheMaxAge),
-		now:   time.Now,
+		cfg:     cfg,
+		nc:      nc,
+		log:     cfg.Logger.With("svc", "authz"),
+		subj:    bus.NewSubjects(cfg.Prefix),
+		dev:     dev,
+		cache:   tokencache.New[verified](VerifyCacheSize, VerifyCacheMaxAge),
+		records: tokencache.New[keystore.Record](KeyCacheSize, KeyCacheMaxAge),
+		missing: tokencache.New[struct{}](KeyCacheSize, KeyCacheMaxAge),
+		now:     time.Now,
+	}
+	cfg.Models = cfg.Models.clone()
+	external, err := buildIssuers(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	s.tokens, err = verifier.NewJWT(verifier.JWTConfig{
-		Issuers:   []verifier.Issuer{{URL: dev.Issuer(), Keys: dev.keySet()}},
+		Issuers:   append([]verifier.Issuer{{URL: dev.Issuer(), Keys: dev.keySet()}}, external...),
 		Audience:  cfg.Audience,
 		ClockSkew: cfg.ClockSkew,
 		Now:       func() time.Time { return s.now() }, // one clock for cache and verifier
@@ -90,16 +104,43 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 // JWKS or minting tokens in `gatehouse dev`.
 func (s *Service) DevIssuer() *DevIssuer { return s.dev }
 
-// Run serves the verify and check endpoints as the micro service
-// [ServiceName] in queue group [bus.QueueAuthz] until ctx ends, then stops
-// the service, waits for requests in progress and returns nil. Run may be
-// called once.
+// Run opens the API key store (when configured), subscribes to revocation
+// broadcasts and serves the verify, check, key management and JWKS
+// endpoints as the micro service [ServiceName] in queue group
+// [bus.QueueAuthz] until ctx ends. Then it stops the service, waits for
+// requests in progress, writes pending key last-use times, closes the
+// store and returns nil. Run may be called once.
 func (s *Service) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
 	// Requests already taken off the wire finish even while Run stops.
 	reqCtx := context.WithoutCancel(ctx)
+	if s.cfg.DatabaseURL != "" || s.cfg.SQLitePath != "" {
+		octx, cancel := context.WithTimeout(ctx, KeyStoreTimeout)
+		st, err := keystore.Open(octx, s.cfg.DatabaseURL, s.cfg.SQLitePath)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("authz: API key store: %w", err)
+		}
+		s.storeMu.Lock()
+		s.store = st
+		s.storeMu.Unlock()
+		defer func() {
+			s.flushLastUsed(reqCtx)
+			s.storeMu.Lock()
+			s.store = nil
+			s.storeMu.Unlock()
+			if err := st.Close(); err != nil {
+				s.log.Warn("closing the API key store", "err", err)
+			}
+		}()
+	}
+	revSub, err := s.nc.Subscribe(s.subj.AuthzRevoked(), s.onRevocation)
+	if err != nil {
+		return fmt.Errorf("authz: subscribe to revocations: %w", err)
+	}
+	defer func() { _ = revSub.Unsubscribe() }()
 	svc, err := micro.AddService(s.nc, micro.Config{
 		Name:        ServiceName,
 		Version:     ServiceVersion,
@@ -115,6 +156,10 @@ func (s *Service) Run(ctx context.Context) error {
 	}{
 		{"verify", s.subj.AuthzVerify(), s.handleVerify},
 		{"check", s.subj.AuthzCheck(), s.handleCheck},
+		{"keys-create", s.subj.AuthzKeysCreate(), s.handleKeysCreate},
+		{"keys-list", s.subj.AuthzKeysList(), s.handleKeysList},
+		{"keys-revoke", s.subj.AuthzKeysRevoke(), s.handleKeysRevoke},
+		{"jwks", s.subj.AuthzJWKS(), s.handleJWKS},
 	}
 	for _, e := range endpoints {
 		handle := e.handle
@@ -134,7 +179,23 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("authz serving", "verify", s.subj.AuthzVerify(), "check", s.subj.AuthzCheck(),
 		"dev_issuer", s.dev.Issuer(), "kid", s.dev.KeyID(), "audience", s.cfg.Audience)
 
+	flushDone := make(chan struct{})
+	go func() {
+		defer close(flushDone)
+		t := time.NewTicker(s.cfg.KeyLastUsedFlush)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.flushLastUsed(reqCtx)
+			}
+		}
+	}()
+
 	<-ctx.Done()
+	<-flushDone
 	err = svc.Stop()
 	s.gate.close()
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
@@ -179,11 +240,7 @@ func (s *Service) verify(ctx context.Context, req bus.VerifyRequest) (verified, 
 	case token != "" && req.APIKey != "":
 		return verified{}, errBothCredentials
 	case req.APIKey != "":
-		_, err := s.keys.Verify(ctx, req.APIKey)
-		if err == nil {
-			err = errors.New("authz: API key verifier accepted a key but API keys are not enabled")
-		}
-		return verified{}, err
+		return s.verifyAPIKey(ctx, req.APIKey)
 	}
 	now := s.now()
 	if v, ok := s.cache.Get(token, now); ok {
@@ -204,21 +261,56 @@ func (s *Service) verify(ctx context.Context, req bus.VerifyRequest) (verified, 
 	return v, nil
 }
 
-func (s *Service) handleCheck(_ context.Context, r micro.Request) {
-	var req bus.CheckRequest
+func (s *Service) handleCheck(ctx context.Context, r micro.Request) {
+	// One decode serves both shapes: CheckRequest and ModelCheckRequest
+	// share identity and op.
+	var req struct {
+		bus.CheckRequest
+		Model string `json:"model"`
+	}
 	if err := json.Unmarshal(r.Data(), &req); err != nil {
 		_ = r.Error(bus.CodeBadRequest, "malformed check request: "+err.Error(), nil)
 		return
 	}
-	resp, err := s.cfg.Policy.decide(req, s.now(), s.cfg.ClockSkew)
+	resp, err := s.decide(ctx, req.CheckRequest, req.Model)
 	if err != nil {
-		_ = r.Error(bus.CodeBadRequest, err.Error(), nil)
+		if errors.Is(err, errBadOp) {
+			_ = r.Error(bus.CodeBadRequest, err.Error(), nil)
+			return
+		}
+		s.log.Error("check failed", "err", err)
+		_ = r.Error(bus.CodeInternal, "checking the API key failed", nil)
 		return
 	}
 	if !resp.Allow {
 		s.log.Debug("check denied", "op", req.Op, "cid", req.Identity.ChannelID, "reason", resp.Reason)
 	}
 	bus.Respond(r, resp)
+}
+
+// decide answers a channel or model check, applying an API key's scopes.
+func (s *Service) decide(ctx context.Context, req bus.CheckRequest, model string) (bus.CheckResponse, error) {
+	now := s.now()
+	if req.Op == bus.OpInvoke {
+		keyModels, denial, err := s.keyScope(ctx, req.Identity, "")
+		if err != nil || denial != "" {
+			return deny(denial), err
+		}
+		return s.cfg.Models.decideModel(req.Identity, model, keyModels, now, s.cfg.ClockSkew), nil
+	}
+	resp, err := s.cfg.Policy.decide(req, now, s.cfg.ClockSkew)
+	if err != nil || !resp.Allow || req.Identity.Kind != identity.KindAPIKey {
+		return resp, err
+	}
+	ch, err := channel.ParsePattern(req.Channel)
+	if err != nil { // decide allowed it, so it parsed
+		return deny(err.Error()), nil
+	}
+	_, denial, err := s.keyScope(ctx, req.Identity, ch.Namespace())
+	if err != nil || denial != "" {
+		return deny(denial), err
+	}
+	return resp, nil
 }
 
 // gate tracks handlers in progress so that Run returns only after the last

@@ -141,7 +141,7 @@ func TestVerifyRefusals(t *testing.T) {
 		{"oversized sub", bus.VerifyRequest{Token: sign(t, jwt.SigningMethodES256, key, kid, with(func(c jwt.MapClaims) { c["sub"] = strings.Repeat("a", 300) }))},
 			401, "token is malformed: claim sub is longer than 256 bytes"},
 		{"wrong claim type", bus.VerifyRequest{Token: sign(t, jwt.SigningMethodES256, key, kid, with(func(c jwt.MapClaims) { c["tenant"] = 7 }))},
-			401, "token is malformed: could not JSON decode claim"},
+			401, "token is malformed: claim tenant is not a string"},
 		{"garbage", bus.VerifyRequest{Token: "garbage"}, 401, "token is malformed: token contains an invalid number of segments"},
 		{"garbage segments", bus.VerifyRequest{Token: "a.b.c"}, 401, "token is malformed: could not base64 decode header"},
 		{"too long", bus.VerifyRequest{Token: strings.Repeat("a", 20000)}, 401, "token is malformed: longer than 16384 bytes"},

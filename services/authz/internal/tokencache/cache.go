@@ -97,3 +97,21 @@ func (c *Cache[V]) Len() int {
 	defer c.mu.Unlock()
 	return len(c.entries)
 }
+
+// Delete removes key.
+func (c *Cache[V]) Delete(key string) {
+	c.mu.Lock()
+	delete(c.entries, key)
+	c.mu.Unlock()
+}
+
+// DeleteFunc removes every entry whose value matches.
+func (c *Cache[V]) DeleteFunc(match func(V) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if match(e.val) {
+			delete(c.entries, k)
+		}
+	}
+}

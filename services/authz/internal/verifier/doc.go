@@ -1,7 +1,7 @@
-// Package verifier turns credentials into a verified [identity.Identity].
-// There is one [Verifier] per credential kind: [JWT] for bearer tokens from
-// trusted issuers (today the built-in development issuer; external OIDC
-// issuers plug in as further [Issuer] entries with a JWKS-backed [KeySet]),
-// and [APIKeys] for API keys (not enabled yet). Every refusal is a
-// *[Refusal] whose Reason is safe to show to the caller.
+// Package verifier turns bearer tokens into a verified [identity.Identity]:
+// [JWT] verifies tokens of trusted issuers (the built-in development issuer
+// with [StaticKeys], external OIDC issuers with a [JWKS] key set fetched from
+// their jwks_uri, Cognito's token_use rules included). Every refusal is a
+// *[Refusal] whose Reason is safe to show to the caller. API keys are
+// verified by the authz service against its key store.
 package verifier

@@ -55,19 +55,40 @@ func (s StaticKeys) Key(_ context.Context, kid string) (crypto.PublicKey, error)
 	return nil, refuse(ErrUnknownKey, "token key id %q is not known", clip(kid))
 }
 
-// Issuer is one trusted token issuer.
+// Issuer is one trusted token issuer and the rules its tokens must meet.
 type Issuer struct {
 	// URL is the exact `iss` value the issuer's tokens carry.
 	URL string
 	// Keys holds the issuer's verification keys.
 	Keys KeySet
+	// Audiences are the accepted `aud` values; empty means
+	// [JWTConfig.Audience].
+	Audiences []string
+	// Cognito applies Amazon Cognito's rules: `token_use` must be "access"
+	// (then `client_id` must be one of ClientIDs) or "id" (then `aud` must be
+	// one of Audiences).
+	Cognito bool
+	// ClientIDs are the accepted `client_id` values of Cognito access
+	// tokens; empty means Audiences (a Cognito app client id is both).
+	ClientIDs []string
+	// Claims says which claims carry tenant, plan and groups.
+	Claims ClaimNames
+}
+
+// ClaimNames names the claims mapped to the identity's tenant, plan and
+// groups. An empty name means the default: tenant then custom:tenant, plan
+// then custom:plan, groups then cognito:groups.
+type ClaimNames struct {
+	Tenant string
+	Plan   string
+	Groups string
 }
 
 // JWTConfig configures a [JWT] verifier.
 type JWTConfig struct {
 	// Issuers are the trusted issuers; a token from any other is refused.
 	Issuers []Issuer
-	// Audience must be one of the token's `aud` values.
+	// Audience is the accepted `aud` of issuers that list no Audiences.
 	Audience string
 	// ClockSkew is the tolerance applied to exp, nbf and iat.
 	ClockSkew time.Duration
@@ -81,12 +102,11 @@ type JWTConfig struct {
 // JWT verifies bearer tokens signed by trusted issuers. It is safe for
 // concurrent use.
 type JWT struct {
-	issuers  map[string]KeySet
-	audience string
-	skew     time.Duration
-	methods  []string
-	now      func() time.Time
-	parser   *jwt.Parser
+	issuers map[string]*Issuer
+	skew    time.Duration
+	methods []string
+	now     func() time.Time
+	parser  *jwt.Parser
 }
 
 var _ Verifier = (*JWT)(nil)
@@ -95,9 +115,6 @@ var _ Verifier = (*JWT)(nil)
 func NewJWT(cfg JWTConfig) (*JWT, error) {
 	if len(cfg.Issuers) == 0 {
 		return nil, fmt.Errorf("%w: no trusted issuers", ErrInvalidConfig)
-	}
-	if cfg.Audience == "" {
-		return nil, fmt.Errorf("%w: empty audience", ErrInvalidConfig)
 	}
 	if cfg.ClockSkew < 0 {
 		return nil, fmt.Errorf("%w: negative clock skew %v", ErrInvalidConfig, cfg.ClockSkew)
@@ -112,11 +129,10 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 		}
 	}
 	v := &JWT{
-		issuers:  make(map[string]KeySet, len(cfg.Issuers)),
-		audience: cfg.Audience,
-		skew:     cfg.ClockSkew,
-		methods:  slices.Clone(methods),
-		now:      cfg.Now,
+		issuers: make(map[string]*Issuer, len(cfg.Issuers)),
+		skew:    cfg.ClockSkew,
+		methods: slices.Clone(methods),
+		now:     cfg.Now,
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -128,24 +144,23 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 		if _, dup := v.issuers[is.URL]; dup {
 			return nil, fmt.Errorf("%w: issuer %s listed twice", ErrInvalidConfig, is.URL)
 		}
-		v.issuers[is.URL] = is.Keys
+		is.Audiences = slices.Clone(is.Audiences)
+		if len(is.Audiences) == 0 && cfg.Audience != "" {
+			is.Audiences = []string{cfg.Audience}
+		}
+		is.ClientIDs = slices.Clone(is.ClientIDs)
+		if len(is.ClientIDs) == 0 {
+			is.ClientIDs = is.Audiences
+		}
+		if len(is.Audiences) == 0 {
+			return nil, fmt.Errorf("%w: issuer %s has no audience", ErrInvalidConfig, is.URL)
+		}
+		v.issuers[is.URL] = &is
 	}
 	// Claims are validated by hand below, so that every refusal names
 	// exactly what was wrong.
 	v.parser = jwt.NewParser(jwt.WithValidMethods(v.methods), jwt.WithoutClaimsValidation())
 	return v, nil
-}
-
-// claims are the token claims Gatehouse reads. Cognito spells tenant and
-// plan as custom attributes and groups as cognito:groups.
-type claims struct {
-	jwt.RegisteredClaims
-	Tenant        string           `json:"tenant,omitempty"`
-	CustomTenant  string           `json:"custom:tenant,omitempty"`
-	Plan          string           `json:"plan,omitempty"`
-	CustomPlan    string           `json:"custom:plan,omitempty"`
-	Groups        jwt.ClaimStrings `json:"groups,omitempty"`
-	CognitoGroups jwt.ClaimStrings `json:"cognito:groups,omitempty"`
 }
 
 // Verify checks token (raw or with a "Bearer " prefix) and maps its claims
@@ -158,34 +173,36 @@ func (v *JWT) Verify(ctx context.Context, token string) (identity.Identity, erro
 	if len(token) > MaxTokenBytes {
 		return identity.Identity{}, refuse(ErrMalformed, "token is malformed: longer than %d bytes", MaxTokenBytes)
 	}
-	var c claims
+	c := jwt.MapClaims{}
 	var keyErr error
-	parsed, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		key, err := v.key(ctx, t)
-		keyErr = err
-		return key, err
+	var is *Issuer
+	parsed, err := v.parser.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
+		var key crypto.PublicKey
+		is, key, keyErr = v.key(ctx, t)
+		return key, keyErr
 	})
 	if err != nil {
 		return identity.Identity{}, v.parseError(parsed, err, keyErr)
 	}
-	return v.validate(&c)
+	return v.validate(is, c)
 }
 
-// key selects the verification key by issuer and key id.
-func (v *JWT) key(ctx context.Context, t *jwt.Token) (crypto.PublicKey, error) {
+// key selects the issuer and the verification key by issuer and key id.
+func (v *JWT) key(ctx context.Context, t *jwt.Token) (*Issuer, crypto.PublicKey, error) {
 	iss, _ := t.Claims.GetIssuer()
-	keys, ok := v.issuers[iss]
+	is, ok := v.issuers[iss]
 	if !ok {
 		if iss == "" {
-			return nil, refuse(ErrIssuer, "token has no issuer (iss)")
+			return nil, nil, refuse(ErrIssuer, "token has no issuer (iss)")
 		}
-		return nil, refuse(ErrIssuer, "token issuer %q is not trusted", clip(iss))
+		return nil, nil, refuse(ErrIssuer, "token issuer %q is not trusted", clip(iss))
 	}
 	kid, _ := t.Header["kid"].(string)
 	if kid == "" {
-		return nil, refuse(ErrUnknownKey, "token has no key id (kid)")
+		return nil, nil, refuse(ErrUnknownKey, "token has no key id (kid)")
 	}
-	return keys.Key(ctx, kid)
+	key, err := is.Keys.Key(ctx, kid)
+	return is, key, err
 }
 
 // parseError turns a parse failure into a refusal with a specific reason.
@@ -217,48 +234,171 @@ func (v *JWT) parseError(t *jwt.Token, err, keyErr error) error {
 	}
 }
 
-// validate checks the claims of a token whose signature is good.
-func (v *JWT) validate(c *claims) (identity.Identity, error) {
+// validate checks the claims of a token from is whose signature is good.
+func (v *JWT) validate(is *Issuer, c jwt.MapClaims) (identity.Identity, error) {
 	now := v.now()
-	if c.ExpiresAt == nil {
+	expAt, err := c.GetExpirationTime()
+	if err != nil {
+		return identity.Identity{}, refuse(ErrMalformed, "token is malformed: exp is not a number")
+	}
+	if expAt == nil {
 		return identity.Identity{}, refuse(ErrNoExpiry, "token has no expiry (exp)")
 	}
-	exp := c.ExpiresAt.Time
+	exp := expAt.Time
 	if now.After(exp.Add(v.skew)) {
 		return identity.Identity{}, refuse(ErrExpired, "token expired at %s", exp.UTC().Format(time.RFC3339))
 	}
-	if c.NotBefore != nil && now.Add(v.skew).Before(c.NotBefore.Time) {
-		return identity.Identity{}, refuse(ErrNotYetValid, "token not valid before %s", c.NotBefore.UTC().Format(time.RFC3339))
+	nbf, err := c.GetNotBefore()
+	if err != nil {
+		return identity.Identity{}, refuse(ErrMalformed, "token is malformed: nbf is not a number")
 	}
-	if c.IssuedAt != nil && now.Add(v.skew).Before(c.IssuedAt.Time) {
-		return identity.Identity{}, refuse(ErrNotYetValid, "token not valid before %s (issued in the future)", c.IssuedAt.UTC().Format(time.RFC3339))
+	if nbf != nil && now.Add(v.skew).Before(nbf.Time) {
+		return identity.Identity{}, refuse(ErrNotYetValid, "token not valid before %s", nbf.UTC().Format(time.RFC3339))
 	}
-	if !slices.Contains(c.Audience, v.audience) {
-		return identity.Identity{}, refuse(ErrAudience, "token audience does not include %s", v.audience)
+	iat, err := c.GetIssuedAt()
+	if err != nil {
+		return identity.Identity{}, refuse(ErrMalformed, "token is malformed: iat is not a number")
 	}
-	if c.Subject == "" {
+	if iat != nil && now.Add(v.skew).Before(iat.Time) {
+		return identity.Identity{}, refuse(ErrNotYetValid, "token not valid before %s (issued in the future)", iat.UTC().Format(time.RFC3339))
+	}
+	if err := v.audience(is, c); err != nil {
+		return identity.Identity{}, err
+	}
+	sub, ok := c["sub"].(string)
+	if _, present := c["sub"]; present && !ok {
+		return identity.Identity{}, refuse(ErrMalformed, "token is malformed: claim sub is not a string")
+	}
+	if sub == "" {
 		return identity.Identity{}, refuse(ErrNoSubject, "token has no sub")
 	}
 	id := identity.Identity{
-		Sub:       c.Subject,
-		Issuer:    c.Issuer,
-		Tenant:    firstNonEmpty(c.Tenant, c.CustomTenant),
-		Plan:      firstNonEmpty(c.Plan, c.CustomPlan),
-		Groups:    []string(c.Groups),
+		Sub:       sub,
+		Issuer:    is.URL,
 		Kind:      identity.KindUser,
 		ExpiresAt: exp,
 	}
-	if len(id.Groups) == 0 {
-		id.Groups = []string(c.CognitoGroups)
+	if id.Tenant, err = claimString(c, is.Claims.Tenant, "tenant", "custom:tenant"); err != nil {
+		return identity.Identity{}, err
 	}
-	if len(id.Groups) == 0 {
-		id.Groups = nil
+	if id.Plan, err = claimString(c, is.Claims.Plan, "plan", "custom:plan"); err != nil {
+		return identity.Identity{}, err
 	}
+	groups, err := claimGroups(c, is.Claims.Groups)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	id.Groups = groups
 	if err := checkSizes(id); err != nil {
 		return identity.Identity{}, err
 	}
 	id.ChannelID = identity.ChannelIDFor(id.Issuer, id.Sub)
 	return id, nil
+}
+
+// audience applies the issuer's audience rules, Cognito's when configured.
+func (v *JWT) audience(is *Issuer, c jwt.MapClaims) error {
+	if is.Cognito {
+		use, _ := c["token_use"].(string)
+		switch use {
+		case "access":
+			cid, _ := c["client_id"].(string)
+			if cid == "" {
+				return refuse(ErrAudience, "access token has no client_id")
+			}
+			if !slices.Contains(is.ClientIDs, cid) {
+				return refuse(ErrAudience, "token client_id %q is not accepted", clip(cid))
+			}
+			return nil
+		case "id":
+			aud, err := c.GetAudience()
+			if err != nil || !containsAny(aud, is.Audiences) {
+				return refuse(ErrAudience, "ID token audience is not one of the accepted client ids")
+			}
+			return nil
+		case "":
+			return refuse(ErrTokenUse, "token has no token_use (want access or id)")
+		default:
+			return refuse(ErrTokenUse, "token_use %q is not accepted (want access or id)", clip(use))
+		}
+	}
+	aud, err := c.GetAudience()
+	if err != nil {
+		return refuse(ErrMalformed, "token is malformed: aud is neither a string nor a list of strings")
+	}
+	if !containsAny(aud, is.Audiences) {
+		return refuse(ErrAudience, "token audience does not include %s", strings.Join(is.Audiences, " or "))
+	}
+	return nil
+}
+
+func containsAny(have jwt.ClaimStrings, want []string) bool {
+	for _, h := range have {
+		if slices.Contains(want, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// claimString returns the string claim named name, or when name is empty
+// the first non-empty of the defaults.
+func claimString(c jwt.MapClaims, name string, defaults ...string) (string, error) {
+	names := defaults
+	if name != "" {
+		names = []string{name}
+	}
+	for _, n := range names {
+		raw, ok := c[n]
+		if !ok {
+			continue
+		}
+		s, ok := raw.(string)
+		if !ok {
+			return "", refuse(ErrMalformed, "token is malformed: claim %s is not a string", n)
+		}
+		if s != "" {
+			return s, nil
+		}
+	}
+	return "", nil
+}
+
+// claimGroups reads the groups claim (a list of strings, or one string of
+// space-separated names), by default groups then cognito:groups.
+func claimGroups(c jwt.MapClaims, name string) ([]string, error) {
+	names := []string{name}
+	if name == "" {
+		names = []string{"groups", "cognito:groups"}
+	}
+	for _, n := range names {
+		raw, ok := c[n]
+		if !ok {
+			continue
+		}
+		var out []string
+		switch g := raw.(type) {
+		case string:
+			out = strings.Fields(g)
+		case []any:
+			if len(g) > MaxGroups {
+				return nil, refuse(ErrMalformed, "token is malformed: %d groups, at most %d are allowed", len(g), MaxGroups)
+			}
+			for _, x := range g {
+				s, ok := x.(string)
+				if !ok {
+					return nil, refuse(ErrMalformed, "token is malformed: claim %s holds a non-string group", n)
+				}
+				out = append(out, s)
+			}
+		default:
+			return nil, refuse(ErrMalformed, "token is malformed: claim %s is not a list of groups", n)
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	return nil, nil
 }
 
 func checkSizes(id identity.Identity) error {
@@ -276,11 +416,4 @@ func checkSizes(id identity.Identity) error {
 		}
 	}
 	return nil
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
