@@ -2,16 +2,101 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
-// Chat configures the chat workers.
+// Chat configures the chat workers and the model catalog.
 type Chat struct {
 	// Concurrency is how many requests one replica handles at once. Default 32.
 	Concurrency int `yaml:"concurrency"`
 	// EchoDelay paces the echo model's chunks. Default 0 (as fast as possible);
 	// `gatehouse dev` uses 30ms so streaming is visible.
 	EchoDelay time.Duration `yaml:"echo_delay"`
+	// Providers are the upstreams models may name besides the built-in
+	// "echo".
+	Providers []ChatProvider `yaml:"providers"`
+	// Models is the model catalog. Empty means the echo model only; when
+	// set it replaces that default (list echo yourself to keep it).
+	Models []ChatModel `yaml:"models"`
+	// RetryAttempts is how many times one model is called when it is
+	// throttled, failing or slow before its first token, before its next
+	// fallback. 0 means the chat default (2).
+	RetryAttempts int `yaml:"retry_attempts"`
+	// RetryBackoff is the first pause between attempts, doubling up to 5s.
+	// 0 means 200ms.
+	RetryBackoff time.Duration `yaml:"retry_backoff"`
+	// FirstTokenTimeout bounds the wait for a model's first token. 0 means 60s.
+	FirstTokenTimeout time.Duration `yaml:"first_token_timeout"`
+}
+
+// ChatProvider is one upstream.
+type ChatProvider struct {
+	// Name is what models refer to; recorded in the ledger.
+	Name string `yaml:"name"`
+	// Type is "bedrock" (Amazon Bedrock ConverseStream, standard AWS
+	// credential chain) or "openai" (any OpenAI-compatible server).
+	Type string `yaml:"type"`
+	// BaseURL is the openai API root (required, e.g.
+	// http://localhost:11434/v1) or a bedrock endpoint override.
+	BaseURL string `yaml:"base_url"`
+	// APIKey is the openai bearer key. Secret: masked when the
+	// configuration is printed.
+	APIKey string `yaml:"api_key"`
+	// Region is the bedrock region; empty uses AWS_REGION or the profile.
+	Region string `yaml:"region"`
+	// MaxConcurrent bounds calls in flight to this provider per replica.
+	// 0 means 64.
+	MaxConcurrent int `yaml:"max_concurrent"`
+}
+
+// MarshalYAML masks APIKey, so that `gatehouse config` never prints it.
+func (p ChatProvider) MarshalYAML() (any, error) {
+	type plain ChatProvider // without this method
+	if p.APIKey != "" {
+		p.APIKey = "****"
+	}
+	return plain(p), nil
+}
+
+// ChatModel is one catalog entry.
+type ChatModel struct {
+	// ID is the model id clients send and the ledger records.
+	ID string `yaml:"id"`
+	// Aliases are other accepted names.
+	Aliases []string `yaml:"aliases"`
+	// Provider is "echo" or the name of one of chat.providers.
+	Provider string `yaml:"provider"`
+	// UpstreamModel is the provider's model id; empty means ID.
+	UpstreamModel string `yaml:"upstream_model"`
+	// DefaultMaxTokens bounds the output of a request that sets none.
+	DefaultMaxTokens int `yaml:"default_max_tokens"`
+	// MaxTokens is the largest output a request may ask for.
+	MaxTokens int `yaml:"max_tokens"`
+	// ContextWindow is the model's context in tokens; 0 is unchecked.
+	ContextWindow int `yaml:"context_window"`
+	// Price is in USD per million tokens.
+	Price ChatPrice `yaml:"price"`
+	// Guardrail is a Bedrock guardrail applied to every call.
+	Guardrail *ChatGuardrail `yaml:"guardrail"`
+	// Fallbacks are model ids tried in order when this one fails before
+	// its first token.
+	Fallbacks []string `yaml:"fallbacks"`
+}
+
+// ChatPrice is a model's price in USD per million tokens.
+type ChatPrice struct {
+	Input       float64 `yaml:"input_per_million"`
+	Output      float64 `yaml:"output_per_million"`
+	CachedInput float64 `yaml:"cached_input_per_million"`
+}
+
+// ChatGuardrail is a Bedrock guardrail configuration.
+type ChatGuardrail struct {
+	ID                   string `yaml:"id"`
+	Version              string `yaml:"version"`
+	Trace                string `yaml:"trace"`
+	StreamProcessingMode string `yaml:"stream_processing_mode"`
 }
 
 func (c Chat) validate() []error {
@@ -21,6 +106,37 @@ func (c Chat) validate() []error {
 	}
 	if c.EchoDelay < 0 {
 		errs = append(errs, errors.New("chat.echo_delay: must not be negative"))
+	}
+	if c.RetryAttempts < 0 {
+		errs = append(errs, errors.New("chat.retry_attempts: must not be negative"))
+	}
+	if c.RetryBackoff < 0 {
+		errs = append(errs, errors.New("chat.retry_backoff: must not be negative"))
+	}
+	if c.FirstTokenTimeout < 0 {
+		errs = append(errs, errors.New("chat.first_token_timeout: must not be negative"))
+	}
+	for i, p := range c.Providers {
+		switch {
+		case p.Name == "":
+			errs = append(errs, fmt.Errorf("chat.providers[%d].name: must be set", i))
+		case p.Type != "bedrock" && p.Type != "openai":
+			errs = append(errs, fmt.Errorf("chat.providers[%d].type: %q is not bedrock or openai", i, p.Type))
+		case p.Type == "openai" && p.BaseURL == "":
+			errs = append(errs, fmt.Errorf("chat.providers[%d].base_url: required for an openai provider", i))
+		case p.MaxConcurrent < 0:
+			errs = append(errs, fmt.Errorf("chat.providers[%d].max_concurrent: must not be negative", i))
+		}
+	}
+	for i, m := range c.Models {
+		switch {
+		case m.ID == "":
+			errs = append(errs, fmt.Errorf("chat.models[%d].id: must be set", i))
+		case m.Provider == "":
+			errs = append(errs, fmt.Errorf("chat.models[%d].provider: must be set", i))
+		case m.MaxTokens < 1:
+			errs = append(errs, fmt.Errorf("chat.models[%d].max_tokens: must be at least 1", i))
+		}
 	}
 	return errs
 }

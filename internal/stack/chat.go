@@ -9,10 +9,41 @@ import (
 )
 
 func buildChat(cfg config.Config, nc *nats.Conn, log *slog.Logger) (runner, error) {
-	return chat.New(chat.Config{
-		Prefix:      cfg.NATS.Prefix,
-		Logger:      log,
-		Concurrency: cfg.Chat.Concurrency,
-		EchoDelay:   cfg.Chat.EchoDelay,
-	}, nc)
+	return chat.New(ChatConfig(cfg.NATS.Prefix, cfg.Chat, log), nc)
+}
+
+// ChatConfig maps the chat configuration section to the chat service's
+// Config. Deeper checks (unknown providers and fallbacks, price and token
+// limits) are chat.Config.Validate's, with the same field names.
+func ChatConfig(prefix string, c config.Chat, log *slog.Logger) chat.Config {
+	out := chat.Config{
+		Prefix:            prefix,
+		Logger:            log,
+		Concurrency:       c.Concurrency,
+		EchoDelay:         c.EchoDelay,
+		RetryAttempts:     c.RetryAttempts,
+		RetryBackoff:      c.RetryBackoff,
+		FirstTokenTimeout: c.FirstTokenTimeout,
+	}
+	for _, p := range c.Providers {
+		out.Providers = append(out.Providers, chat.ProviderConfig{
+			Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey, Region: p.Region, MaxConcurrent: p.MaxConcurrent,
+		})
+	}
+	for _, m := range c.Models {
+		cm := chat.Model{
+			ID: m.ID, Aliases: m.Aliases, Provider: m.Provider, UpstreamModel: m.UpstreamModel,
+			DefaultMaxTokens: m.DefaultMaxTokens, MaxTokens: m.MaxTokens, ContextWindow: m.ContextWindow,
+			Price:     chat.Price{InputPerMillion: m.Price.Input, OutputPerMillion: m.Price.Output, CachedInputPerMillion: m.Price.CachedInput},
+			Fallbacks: m.Fallbacks,
+		}
+		if cm.DefaultMaxTokens == 0 {
+			cm.DefaultMaxTokens = min(cm.MaxTokens, chat.DefaultModels()[0].DefaultMaxTokens)
+		}
+		if g := m.Guardrail; g != nil {
+			cm.Guardrail = &chat.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace, StreamProcessingMode: g.StreamProcessingMode}
+		}
+		out.Models = append(out.Models, cm)
+	}
+	return out
 }

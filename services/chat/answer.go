@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -41,9 +42,8 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	defer s.flights.unregister(j.reqID)
 	bg := context.WithoutCancel(ctx)
 
-	prov := s.providers[j.v.model.Provider]
-	call := s.newCall(j)
-	inTokens, exact := prov.InputTokens(call)
+	primary := s.upstreams[j.v.model.Provider]
+	inTokens, _ := primary.p.InputTokens(s.newCall(j, j.v.model))
 
 	var key string
 	var hit *bus.CacheEntry
@@ -63,6 +63,12 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	if hit != nil && hit.Usage.OutputTokens > 0 {
 		reserve.MaxOutputTokens = hit.Usage.OutputTokens
 	}
+	if hit == nil {
+		// The most any model of the chain may cost.
+		for _, m := range s.models.chain(j.v.model) {
+			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, reserve.MaxOutputTokens))
+		}
+	}
 	granted, ok := s.reserve(bg, reserve, j)
 	if !ok {
 		return
@@ -78,37 +84,57 @@ func (s *Service) answer(ctx context.Context, j *job) {
 		}
 		return j.em.delta(chunk)
 	}
-	var res provider.Result
-	var err error
+	g := generation{model: j.v.model, up: primary}
 	if hit != nil {
-		res, err = replay(genCtx, hit, inTokens, call.MaxTokens, emit)
+		g.res, g.err = replay(genCtx, hit, inTokens, j.v.maxTokens, emit)
 	} else {
-		res, err = prov.Stream(genCtx, call, emit)
-		if !exact {
-			res.Usage.Estimated = true
-		}
+		// Providers mark usage they had to estimate themselves.
+		g = s.generate(genCtx, j, emit)
+	}
+	res, err := g.res, g.err
+	if err != nil && !g.started && hit == nil && genCtx.Err() == nil {
+		// Every attempt was refused before producing anything (throttled,
+		// failing, rejected): upstreams do not bill that, neither do we.
+		res.Usage, res.CachedInputTokens = bus.Usage{}, 0
 	}
 	usage := res.Usage
 	usage.Cached = hit != nil
 	usage.TotalTokens = usage.InputTokens + usage.OutputTokens
+	var cost int64
+	if hit == nil {
+		cost = g.model.Price.CostMicroUSD(usage.InputTokens, res.CachedInputTokens, usage.OutputTokens)
+	}
 	status, stopReason := bus.UsageStatusOK, res.StopReason
 	switch {
+	case err == nil && (stopReason == provider.StopGuardrail || stopReason == provider.StopContentFilter):
+		status = bus.UsageStatusError
+		j.em.fail(bus.ErrTypeGuardrailIntervened, "the answer was blocked by a content guardrail", map[string]any{"stopReason": stopReason})
 	case err == nil:
 	case genCtx.Err() != nil:
 		status, stopReason = bus.UsageStatusCancelled, provider.StopCancelled
 	default:
 		status = bus.UsageStatusError
-		j.log.Warn("provider failed", "err", err)
+		j.log.Warn("provider failed", "err", err, "tries", g.tries, "afterFirstToken", g.started)
+		typ, details := bus.ErrTypeUpstreamError, map[string]any{"model": g.model.ID, "attempts": g.tries}
+		var pe *provider.Error
+		if errors.As(err, &pe) {
+			if pe.Kind == provider.KindThrottled {
+				typ = bus.ErrTypeUpstreamThrottled
+				details["retryAfterSeconds"] = max(int64(1), int64(pe.RetryAfter/time.Second))
+			}
+			if pe.Status != 0 {
+				details["upstreamStatus"] = pe.Status
+			}
+		}
+		j.em.fail(typ, "the model failed to answer: "+err.Error(), details)
 	}
-	if status == bus.UsageStatusError {
-		j.em.fail(bus.ErrTypeUpstreamError, "the model failed to answer: "+err.Error(), nil)
-	} else {
+	if status != bus.UsageStatusError {
 		j.em.emit(bus.Event{ContentBlockStop: &bus.ContentBlockStop{}})
 		j.em.emit(bus.Event{MessageStop: &bus.MessageStop{StopReason: stopReason}})
 	}
 
 	// Settle, then the final event with the quota state.
-	windows := s.settle(bg, j, usage)
+	windows := s.settle(bg, j, g.model, usage, cost)
 	if windows == nil {
 		windows = granted.Windows
 	}
@@ -122,24 +148,12 @@ func (s *Service) answer(ctx context.Context, j *job) {
 		})
 	}
 
-	s.publishUsage(bg, j, prov.Name(), usage, status)
+	s.publishUsage(bg, j, g.model, g.up.p.Name(), usage, cost, status)
 	if collect && status == bus.UsageStatusOK && stopReason == provider.StopEndTurn {
-		s.cachePut(bg, key, bus.CacheEntry{ModelID: j.v.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log)
+		s.cachePut(bg, key, bus.CacheEntry{ModelID: g.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log)
 	}
 	j.log.Debug("answered", "status", status, "stopReason", stopReason, "cached", hit != nil,
 		"inputTokens", usage.InputTokens, "outputTokens", usage.OutputTokens)
-}
-
-// newCall builds the provider call of a job.
-func (s *Service) newCall(j *job) *provider.Call {
-	call := &provider.Call{Model: j.v.model.ID, Messages: j.req.Messages, MaxTokens: j.v.maxTokens}
-	for _, b := range j.req.System {
-		call.System = append(call.System, b.Text)
-	}
-	if ic := j.req.InferenceConfig; ic != nil {
-		call.Temperature, call.TopP, call.StopSequences = ic.Temperature, ic.TopP, ic.StopSequences
-	}
-	return call
 }
 
 // reserve asks meter for quota. On refusal or failure it publishes the
@@ -187,14 +201,15 @@ func refusalMessage(r *bus.QuotaRefusal) (string, map[string]any) {
 
 // settle replaces the reservation with usage and returns the quota state,
 // or nil when meter did not answer (the reservation then expires).
-func (s *Service) settle(ctx context.Context, j *job, usage bus.Usage) []bus.QuotaWindow {
+func (s *Service) settle(ctx context.Context, j *job, m *Model, usage bus.Usage, cost int64) []bus.QuotaWindow {
 	ctx, cancel := context.WithTimeout(ctx, SettleTimeout)
 	defer cancel()
 	resp, err := bus.Request[bus.SettleResponse](ctx, s.nc, s.subj.MeterSettle(), bus.SettleRequest{
-		RequestID: j.reqID,
-		Identity:  j.who,
-		ModelID:   j.v.model.ID,
-		Usage:     usage,
+		RequestID:    j.reqID,
+		Identity:     j.who,
+		ModelID:      m.ID,
+		Usage:        usage,
+		CostMicroUSD: cost,
 	}, nil)
 	if err != nil {
 		j.log.Warn("settle failed; the reservation will expire", "err", err)
@@ -205,7 +220,7 @@ func (s *Service) settle(ctx context.Context, j *job, usage bus.Usage) []bus.Quo
 
 // publishUsage records the finished request in the USAGE stream, retrying
 // with backoff; the request id de-duplicates retries.
-func (s *Service) publishUsage(ctx context.Context, j *job, providerName string, usage bus.Usage, status string) {
+func (s *Service) publishUsage(ctx context.Context, j *job, m *Model, providerName string, usage bus.Usage, cost int64, status string) {
 	rec := bus.UsageRecord{
 		RequestID:      j.reqID,
 		Sub:            j.who.Sub,
@@ -213,8 +228,9 @@ func (s *Service) publishUsage(ctx context.Context, j *job, providerName string,
 		Tenant:         j.who.Tenant,
 		ChannelID:      j.who.ChannelID,
 		KeyID:          j.who.KeyID,
-		ModelID:        j.v.model.ID,
+		ModelID:        m.ID,
 		Provider:       providerName,
+		CostMicroUSD:   cost,
 		ConversationID: j.em.convID,
 		InputTokens:    usage.InputTokens,
 		OutputTokens:   usage.OutputTokens,

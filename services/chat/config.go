@@ -3,8 +3,11 @@ package chat
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
@@ -18,6 +21,16 @@ const (
 	DefaultMaxInputBytes = 512 << 10
 	DefaultDrainTimeout  = 30 * time.Second
 	DefaultAckWait       = 30 * time.Second
+	// DefaultProviderConcurrency bounds the calls in flight to one
+	// provider from one replica when [ProviderConfig.MaxConcurrent] is 0.
+	DefaultProviderConcurrency = 64
+	// DefaultRetryAttempts is how many times one model is tried before
+	// falling back.
+	DefaultRetryAttempts = 2
+	// DefaultRetryBackoff is the first pause between attempts.
+	DefaultRetryBackoff = 200 * time.Millisecond
+	// DefaultFirstTokenTimeout bounds the wait for a model's first token.
+	DefaultFirstTokenTimeout = 60 * time.Second
 )
 
 // Fixed limits.
@@ -45,7 +58,49 @@ const (
 	EarlyCancelTTL = time.Minute
 	// MaxEarlyCancels bounds how many such cancels are remembered.
 	MaxEarlyCancels = 4096
+	// MaxRetryBackoff caps the pause between attempts (the backoff doubles,
+	// and an upstream Retry-After is honoured up to this).
+	MaxRetryBackoff = 5 * time.Second
+	// MaxRetryAttempts bounds [Config.RetryAttempts].
+	MaxRetryAttempts = 10
 )
+
+// Provider types a [ProviderConfig.Type] may take.
+const (
+	// ProviderTypeBedrock is Amazon Bedrock's ConverseStream API.
+	ProviderTypeBedrock = "bedrock"
+	// ProviderTypeOpenAI is any OpenAI-compatible chat completions server.
+	ProviderTypeOpenAI = "openai"
+)
+
+// ProviderConfig configures one upstream a [Model] may name.
+type ProviderConfig struct {
+	// Name is what [Model.Provider] refers to; it is recorded in the
+	// ledger. It must not be "echo".
+	Name string
+	// Type is [ProviderTypeBedrock] or [ProviderTypeOpenAI].
+	Type string
+	// BaseURL is, for openai, the API root ("https://api.openai.com/v1",
+	// "http://localhost:11434/v1"; required) and, for bedrock, an endpoint
+	// override ("" = the region's endpoint).
+	BaseURL string
+	// APIKey is the openai bearer key ("" sends none).
+	APIKey string
+	// Region is the bedrock AWS region; "" takes it from the standard
+	// chain (AWS_REGION, the shared config profile).
+	Region string
+	// AWS, when set, is the AWS configuration of a bedrock provider
+	// instead of the one config.LoadDefaultConfig finds (credentials,
+	// region); Region and BaseURL still apply.
+	AWS *aws.Config
+	// HTTPClient is the openai provider's HTTP client; nil means one
+	// without a global timeout (calls are bounded by their context).
+	HTTPClient *http.Client
+	// MaxConcurrent bounds the calls in flight to this provider from one
+	// replica; a request waits for a slot. Default
+	// [DefaultProviderConcurrency].
+	MaxConcurrent int
+}
 
 // Config configures the chat service. The zero value is usable: the echo
 // model, 32 concurrent requests, caching on.
@@ -61,6 +116,21 @@ type Config struct {
 	Concurrency int
 	// Models is the model catalog; nil means [DefaultModels].
 	Models []Model
+	// Providers are the upstreams the catalog's models may name, besides
+	// the built-in echo.
+	Providers []ProviderConfig
+	// RetryAttempts is how many times one model is called when it is
+	// throttled, failing (5xx) or times out before the first token, before
+	// the next of its Fallbacks is tried. Default [DefaultRetryAttempts],
+	// at most [MaxRetryAttempts].
+	RetryAttempts int
+	// RetryBackoff is the first pause between attempts; it doubles up to
+	// [MaxRetryBackoff]. Default [DefaultRetryBackoff].
+	RetryBackoff time.Duration
+	// FirstTokenTimeout bounds the wait for the first token of one
+	// attempt; passing it counts as a retryable timeout. Default
+	// [DefaultFirstTokenTimeout].
+	FirstTokenTimeout time.Duration
 	// EchoDelay is the pause between chunks of the echo model, for
 	// realistic streaming in development. Default 0.
 	EchoDelay time.Duration
@@ -121,6 +191,21 @@ func (c Config) withDefaults() Config {
 	if c.AckWait == 0 {
 		c.AckWait = DefaultAckWait
 	}
+	if c.RetryAttempts == 0 {
+		c.RetryAttempts = DefaultRetryAttempts
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.FirstTokenTimeout == 0 {
+		c.FirstTokenTimeout = DefaultFirstTokenTimeout
+	}
+	c.Providers = slices.Clone(c.Providers)
+	for i := range c.Providers {
+		if c.Providers[i].MaxConcurrent == 0 {
+			c.Providers[i].MaxConcurrent = DefaultProviderConcurrency
+		}
+	}
 	return c
 }
 
@@ -149,7 +234,30 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: DrainTimeout %s is negative", ErrInvalidConfig, c.DrainTimeout)
 	case c.AckWait < time.Second:
 		return fmt.Errorf("%w: AckWait %s is below 1s", ErrInvalidConfig, c.AckWait)
+	case c.RetryAttempts < 1 || c.RetryAttempts > MaxRetryAttempts:
+		return fmt.Errorf("%w: RetryAttempts %d must be within 1..%d", ErrInvalidConfig, c.RetryAttempts, MaxRetryAttempts)
+	case c.RetryBackoff < 0:
+		return fmt.Errorf("%w: RetryBackoff %s is negative", ErrInvalidConfig, c.RetryBackoff)
+	case c.FirstTokenTimeout < 0:
+		return fmt.Errorf("%w: FirstTokenTimeout %s is negative", ErrInvalidConfig, c.FirstTokenTimeout)
 	}
-	_, err := newCatalog(c.Models)
+	names := map[string]bool{}
+	for i, p := range c.Providers {
+		field := fmt.Sprintf("Providers[%d]", i)
+		switch {
+		case p.Name == "" || p.Name == ProviderEcho:
+			return fmt.Errorf("%w: %s.Name %q must be set and not %q", ErrInvalidConfig, field, p.Name, ProviderEcho)
+		case names[p.Name]:
+			return fmt.Errorf("%w: %s.Name %q is used twice", ErrInvalidConfig, field, p.Name)
+		case p.Type != ProviderTypeBedrock && p.Type != ProviderTypeOpenAI:
+			return fmt.Errorf("%w: %s.Type %q is not %q or %q", ErrInvalidConfig, field, p.Type, ProviderTypeBedrock, ProviderTypeOpenAI)
+		case p.Type == ProviderTypeOpenAI && p.BaseURL == "":
+			return fmt.Errorf("%w: %s.BaseURL is required for an openai provider", ErrInvalidConfig, field)
+		case p.MaxConcurrent < 1:
+			return fmt.Errorf("%w: %s.MaxConcurrent %d must be at least 1", ErrInvalidConfig, field, p.MaxConcurrent)
+		}
+		names[p.Name] = true
+	}
+	_, err := newCatalog(c.Models, names)
 	return err
 }

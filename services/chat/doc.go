@@ -17,7 +17,13 @@
 // answer stop and may ask again. Only a message whose worker dies before
 // the acknowledgement is redelivered (up to [MaxDeliver] times). If the
 // acknowledgement itself fails the request is not run; JetStream redelivers
-// it after [Config.AckWait]. A message without a valid Gh-Identity or
+// it after [Config.AckWait]. Because of this rule the worker sends no
+// progress heartbeats (in-progress acknowledgements): once acknowledged,
+// a long stream holds no JetStream state at all, and a request whose
+// worker dies mid-stream is never re-run: the HTTP API client sees the
+// stream end with an error (its edge times out after
+// OpenAIEventTimeout), the WebSocket client sees the answer stop, and the
+// reservation expires in meter. A message without a valid Gh-Identity or
 // Gh-Request-Id header, with a bad Gh-Reply-To, or whose body cannot be
 // decoded is terminated (Term) and logged; a client that can be addressed
 // also gets a validation_error event. A request that fails validation is
@@ -40,8 +46,10 @@
 //     contentBlockStop, messageStop (end_turn, max_tokens or cancelled),
 //     then settlement and the final metadata event with usage and the
 //     caller's quota windows. Every event carries conversationId, requestId
-//     and a per-request seq from 0. A provider failure mid-answer ends it
-//     with an upstream_error event instead of the stop and metadata events.
+//     and a per-request seq from 0. A provider failure ends the answer
+//     with an upstream_error or upstream_throttled event (a guardrail
+//     intervention with guardrail_intervened) instead of the stop and
+//     metadata events.
 //  7. A [bus.UsageRecord] on [bus.Subjects.Usage] with Nats-Msg-Id set to
 //     the request id (ok, cancelled or error; cached answers too), then,
 //     for a complete (end_turn) answer not served from the cache, a cache
@@ -55,12 +63,45 @@
 // partial usage, and the usage record has status cancelled. A cancel that
 // arrives before its request starts is remembered for [EarlyCancelTTL].
 //
-// # Providers
+// # Models and providers
 //
-// Models come from the catalog in [Config.Models]; each names a provider.
-// Providers implement an internal interface that streams text chunks and
-// reports usage. The only provider so far is echo, which answers with the
-// last user message word by word and counts words as tokens.
+// Models come from the catalog in [Config.Models]: id, aliases, provider,
+// upstream model id, default and maximum output tokens, context window,
+// [Price] per million input, output and cached input tokens, a Bedrock
+// [Guardrail] and ordered Fallbacks. Each names a provider: the built-in
+// echo (answers with the last user message word by word, counting words
+// as tokens), or one of [Config.Providers]: Amazon Bedrock ConverseStream
+// (aws-sdk-go-v2, the standard credential chain and region; system
+// prompt, inference parameters and guardrail passed through; usage from
+// the metadata event) or any OpenAI-compatible server over server-sent
+// events (stream_options.include_usage always requested). Where a
+// provider reports no usage, tokens are estimated (about four bytes a
+// token) and the usage is marked estimated.
+//
+// The reservation carries MaxCostMicroUSD, the dearest model of the
+// fallback chain at full output; settlement and the usage record carry the
+// actual cost of the model that answered (a cached answer costs nothing,
+// and so does a request every attempt of which failed before any output).
+// Answers from a fallback are recorded under the fallback's model id.
+//
+// # Retries and fallbacks
+//
+// A call that is throttled (HTTP 429, ThrottlingException, a rate-limit
+// error event), failing (5xx, model not ready, broken connection) or
+// without a first token within [Config.FirstTokenTimeout] is retried up to
+// [Config.RetryAttempts] times with doubling backoff from
+// [Config.RetryBackoff] (honouring Retry-After, capped at
+// [MaxRetryBackoff]), then the next fallback model is tried the same way.
+// Once a token reached the client nothing is retried: a failure then ends
+// the answer with an upstream_throttled or upstream_error event, and the
+// tokens produced are metered. Other upstream refusals (4xx) are not
+// retried. Each provider allows at most [ProviderConfig.MaxConcurrent]
+// calls in flight per replica; further requests wait for a slot.
+//
+// # Model catalog endpoint
+//
+// Every replica answers [bus.Subjects.ChatModels] (micro, queue group
+// [bus.QueueChat]) with the catalog; the edge's GET /v1/models reads it.
 //
 // # Shutdown
 //

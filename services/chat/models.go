@@ -2,15 +2,20 @@ package chat
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gatehouse-ai/gatehouse/services/chat/internal/provider"
 )
 
 // Provider names a [Model.Provider] may take.
 const (
-	// ProviderEcho answers with the last user message, word by word.
+	// ProviderEcho answers with the last user message, word by word. It is
+	// always available and needs no [ProviderConfig].
 	ProviderEcho = provider.EchoName
 )
+
+// MaxFallbacks bounds [Model.Fallbacks].
+const MaxFallbacks = 8
 
 // Model is one entry of the model catalog.
 type Model struct {
@@ -19,13 +24,69 @@ type Model struct {
 	ID string
 	// Aliases are other names clients may use for the model.
 	Aliases []string
-	// Provider names the provider that serves the model ([ProviderEcho]).
+	// Provider names the provider that serves the model: [ProviderEcho] or
+	// the Name of one of [Config.Providers].
 	Provider string
+	// UpstreamModel is the provider's id for the model (a Bedrock model or
+	// inference profile id, an OpenAI model name); "" means ID.
+	UpstreamModel string
 	// DefaultMaxTokens is the output bound of a request that sets no
 	// inferenceConfig.maxTokens.
 	DefaultMaxTokens int
 	// MaxTokens is the largest inferenceConfig.maxTokens accepted.
 	MaxTokens int
+	// ContextWindow is the model's context window in tokens; a request
+	// whose estimated input plus maxTokens exceeds it is refused. 0 means
+	// unchecked.
+	ContextWindow int
+	// Price is what the model costs; zero means free.
+	Price Price
+	// Guardrail, when set, is applied to every call (Bedrock only).
+	Guardrail *Guardrail
+	// Fallbacks are model ids tried in order when this model is throttled,
+	// failing (5xx) or times out before its first token, after
+	// [Config.RetryAttempts] attempts. At most [MaxFallbacks].
+	Fallbacks []string
+}
+
+// Price is a model's price in USD per million tokens (which is the same
+// number as micro-USD per token).
+type Price struct {
+	// InputPerMillion prices input tokens not served from a prompt cache.
+	InputPerMillion float64
+	// OutputPerMillion prices output tokens.
+	OutputPerMillion float64
+	// CachedInputPerMillion prices input tokens served from the upstream's
+	// prompt cache; 0 means InputPerMillion.
+	CachedInputPerMillion float64
+}
+
+// CostMicroUSD prices usage, rounding up to a whole micro-USD. cached
+// counts the input tokens (included in input) read from a prompt cache.
+func (p Price) CostMicroUSD(input, cached, output int64) int64 {
+	cachedPrice := p.CachedInputPerMillion
+	if cachedPrice == 0 {
+		cachedPrice = p.InputPerMillion
+	}
+	cached = min(max(cached, 0), input)
+	c := float64(input-cached)*p.InputPerMillion + float64(cached)*cachedPrice + float64(output)*p.OutputPerMillion
+	if c >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(math.Ceil(c))
+}
+
+// Guardrail is a Bedrock guardrail configuration passed through with every
+// call of a model.
+type Guardrail struct {
+	// ID is the guardrail identifier or ARN.
+	ID string
+	// Version is the guardrail version: "DRAFT" or a number.
+	Version string
+	// Trace is "enabled" or "disabled" ("" is Bedrock's default).
+	Trace string
+	// StreamProcessingMode is "sync" or "async" ("" is Bedrock's default).
+	StreamProcessingMode string
 }
 
 // DefaultModels returns the catalog used when [Config.Models] is nil: the
@@ -42,43 +103,85 @@ func DefaultModels() []Model {
 
 // catalog resolves model ids and aliases. It is read-only after
 // construction and safe for concurrent use.
-type catalog map[string]*Model
+type catalog struct {
+	byName map[string]*Model
+	models []*Model // in configuration order
+}
 
-// newCatalog indexes models by id and alias, rejecting duplicates and
-// unknown providers.
-func newCatalog(models []Model) (catalog, error) {
-	c := make(catalog, len(models))
+// newCatalog indexes models by id and alias, rejecting duplicates, unknown
+// providers and fallbacks, and bad limits or prices. providers holds the
+// names of the configured providers.
+func newCatalog(models []Model, providers map[string]bool) (catalog, error) {
+	c := catalog{byName: make(map[string]*Model, len(models))}
 	for i := range models {
 		m := &models[i]
 		field := fmt.Sprintf("Models[%d]", i)
 		switch {
 		case m.ID == "":
-			return nil, fmt.Errorf("%w: %s.ID is empty", ErrInvalidConfig, field)
-		case m.Provider != ProviderEcho:
-			return nil, fmt.Errorf("%w: %s.Provider %q is not a known provider (want %q)", ErrInvalidConfig, field, m.Provider, ProviderEcho)
+			return c, fmt.Errorf("%w: %s.ID is empty", ErrInvalidConfig, field)
+		case m.Provider != ProviderEcho && !providers[m.Provider]:
+			return c, fmt.Errorf("%w: %s.Provider %q is not %q nor the name of a configured provider", ErrInvalidConfig, field, m.Provider, ProviderEcho)
 		case m.MaxTokens < 1:
-			return nil, fmt.Errorf("%w: %s.MaxTokens %d must be at least 1", ErrInvalidConfig, field, m.MaxTokens)
+			return c, fmt.Errorf("%w: %s.MaxTokens %d must be at least 1", ErrInvalidConfig, field, m.MaxTokens)
 		case m.DefaultMaxTokens < 1 || m.DefaultMaxTokens > m.MaxTokens:
-			return nil, fmt.Errorf("%w: %s.DefaultMaxTokens %d must be within 1..MaxTokens (%d)", ErrInvalidConfig, field, m.DefaultMaxTokens, m.MaxTokens)
+			return c, fmt.Errorf("%w: %s.DefaultMaxTokens %d must be within 1..MaxTokens (%d)", ErrInvalidConfig, field, m.DefaultMaxTokens, m.MaxTokens)
+		case m.ContextWindow < 0:
+			return c, fmt.Errorf("%w: %s.ContextWindow %d is negative", ErrInvalidConfig, field, m.ContextWindow)
+		case m.ContextWindow > 0 && m.MaxTokens > m.ContextWindow:
+			return c, fmt.Errorf("%w: %s.MaxTokens %d exceeds ContextWindow %d", ErrInvalidConfig, field, m.MaxTokens, m.ContextWindow)
+		case m.Price.InputPerMillion < 0 || m.Price.OutputPerMillion < 0 || m.Price.CachedInputPerMillion < 0:
+			return c, fmt.Errorf("%w: %s.Price has a negative price", ErrInvalidConfig, field)
+		case len(m.Fallbacks) > MaxFallbacks:
+			return c, fmt.Errorf("%w: %s.Fallbacks has %d entries, more than the limit of %d", ErrInvalidConfig, field, len(m.Fallbacks), MaxFallbacks)
+		case m.Guardrail != nil && (m.Guardrail.ID == "" || m.Guardrail.Version == ""):
+			return c, fmt.Errorf("%w: %s.Guardrail needs ID and Version", ErrInvalidConfig, field)
 		}
 		for _, name := range append([]string{m.ID}, m.Aliases...) {
 			if name == "" {
-				return nil, fmt.Errorf("%w: %s has an empty alias", ErrInvalidConfig, field)
+				return c, fmt.Errorf("%w: %s has an empty alias", ErrInvalidConfig, field)
 			}
-			if _, dup := c[name]; dup {
-				return nil, fmt.Errorf("%w: %s: model name %q is used twice", ErrInvalidConfig, field, name)
+			if _, dup := c.byName[name]; dup {
+				return c, fmt.Errorf("%w: %s: model name %q is used twice", ErrInvalidConfig, field, name)
 			}
-			c[name] = m
+			c.byName[name] = m
 		}
+		c.models = append(c.models, m)
 	}
-	if len(c) == 0 {
-		return nil, fmt.Errorf("%w: Models is empty", ErrInvalidConfig)
+	if len(c.models) == 0 {
+		return c, fmt.Errorf("%w: Models is empty", ErrInvalidConfig)
+	}
+	for i, m := range c.models {
+		for j, fb := range m.Fallbacks {
+			target, ok := c.byName[fb]
+			switch {
+			case !ok:
+				return c, fmt.Errorf("%w: Models[%d].Fallbacks[%d] %q is not a model in the catalog", ErrInvalidConfig, i, j, fb)
+			case target == m:
+				return c, fmt.Errorf("%w: Models[%d].Fallbacks[%d] %q is the model itself", ErrInvalidConfig, i, j, fb)
+			}
+		}
 	}
 	return c, nil
 }
 
 // lookup resolves an id or alias.
 func (c catalog) lookup(name string) (*Model, bool) {
-	m, ok := c[name]
+	m, ok := c.byName[name]
 	return m, ok
+}
+
+// chain returns m followed by its fallbacks, each model once.
+func (c catalog) chain(m *Model) []*Model {
+	out := []*Model{m}
+	for _, fb := range m.Fallbacks {
+		t := c.byName[fb]
+		dup := false
+		for _, o := range out {
+			dup = dup || o == t
+		}
+		if !dup {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
-	"github.com/gatehouse-ai/gatehouse/services/chat/internal/provider"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -31,7 +30,7 @@ type Service struct {
 	subj      bus.Subjects
 	log       *slog.Logger
 	models    catalog
-	providers map[string]provider.Provider
+	upstreams map[string]*upstream
 	flights   *registry
 	running   atomic.Bool
 }
@@ -45,7 +44,15 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	models, err := newCatalog(cfg.Models)
+	upstreams, err := newUpstreams(cfg)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]bool, len(upstreams))
+	for n := range upstreams {
+		names[n] = true
+	}
+	models, err := newCatalog(cfg.Models, names)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +60,6 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat: jetstream: %w", err)
 	}
-	echo := &provider.Echo{Delay: cfg.EchoDelay}
 	return &Service{
 		cfg:       cfg,
 		nc:        nc,
@@ -61,7 +67,7 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		subj:      bus.NewSubjects(cfg.Prefix),
 		log:       cfg.Logger.With("svc", "chat"),
 		models:    models,
-		providers: map[string]provider.Provider{echo.Name(): echo},
+		upstreams: upstreams,
 		flights:   newRegistry(),
 	}, nil
 }
@@ -90,6 +96,15 @@ func (s *Service) Run(ctx context.Context) error {
 	defer func() {
 		if err := cancelSub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			s.log.Warn("unsubscribe cancellations", "err", err)
+		}
+	}()
+	modelsSvc, err := s.serveModels()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := modelsSvc.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			s.log.Warn("stop models endpoint", "err", err)
 		}
 	}()
 	iter, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.Concurrency))

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/services/chat/internal/provider"
 )
 
 // Message roles a request may carry.
@@ -101,5 +102,20 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 			return validated{}, invalid("inferenceConfig.topP is %g; it must be within 0..1", *p)
 		}
 	}
+	if model.ContextWindow > 0 {
+		n, _ := s.upstreams[model.Provider].p.InputTokens(&provider.Call{System: systemTexts(req.System), Messages: req.Messages})
+		if in := int(n); in+v.maxTokens > model.ContextWindow {
+			return validated{}, invalid("input (about %d tokens) plus maxTokens (%d) exceeds the context window of %d tokens of model %s", in, v.maxTokens, model.ContextWindow, model.ID)
+		}
+	}
 	return v, nil
+}
+
+// systemTexts returns the texts of system blocks.
+func systemTexts(blocks []bus.ContentBlock) []string {
+	out := make([]string, len(blocks))
+	for i, b := range blocks {
+		out[i] = b.Text
+	}
+	return out
 }

@@ -8,8 +8,11 @@ import (
 
 // Stop reasons a provider reports, in Bedrock's vocabulary.
 const (
-	StopEndTurn   = "end_turn"
-	StopMaxTokens = "max_tokens"
+	StopEndTurn       = "end_turn"
+	StopMaxTokens     = "max_tokens"
+	StopSequence      = "stop_sequence"
+	StopGuardrail     = "guardrail_intervened"
+	StopContentFilter = "content_filtered"
 	// StopCancelled is set by chat, never by a provider, when the request
 	// was cancelled.
 	StopCancelled = "cancelled"
@@ -30,13 +33,31 @@ type Call struct {
 	Temperature   *float64
 	TopP          *float64
 	StopSequences []string
+	// Guardrail, when set, is applied by providers that support it
+	// (Bedrock).
+	Guardrail *Guardrail
+}
+
+// Guardrail is a Bedrock guardrail applied to a call.
+type Guardrail struct {
+	// ID is the guardrail identifier or ARN.
+	ID string
+	// Version is the guardrail version ("DRAFT" or a number).
+	Version string
+	// Trace enables the guardrail trace ("enabled" or "disabled").
+	Trace string
+	// StreamProcessingMode is "sync" or "async" ("" is Bedrock's default).
+	StreamProcessingMode string
 }
 
 // Result is what a stream produced. It is meaningful on error and
 // cancellation too: Usage then counts what was produced before the end.
 type Result struct {
-	// StopReason is StopEndTurn or StopMaxTokens after a clean end.
+	// StopReason is a Stop* value after a clean end.
 	StopReason string
+	// CachedInputTokens counts the input tokens served from the upstream's
+	// prompt cache (included in Usage.InputTokens), priced separately.
+	CachedInputTokens int64
 	// Usage counts tokens; Estimated is set when the provider did not
 	// report them.
 	Usage bus.Usage

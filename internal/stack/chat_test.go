@@ -1,0 +1,42 @@
+package stack
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-ai/gatehouse/internal/config"
+	"github.com/gatehouse-ai/gatehouse/services/chat"
+)
+
+func TestChatConfigMapping(t *testing.T) {
+	t.Parallel()
+	// No catalog configured: chat's default (echo) applies.
+	if cc := ChatConfig("gh", config.Default().Chat, slog.Default()); cc.Models != nil || cc.Validate() != nil {
+		t.Fatalf("default chat config %+v: %v", cc, cc.Validate())
+	}
+
+	c := config.Default().Chat
+	c.Providers = []config.ChatProvider{{Name: "local", Type: "openai", BaseURL: "http://127.0.0.1:1/v1"}}
+	c.Models = []config.ChatModel{
+		{ID: "gpt", Provider: "local", MaxTokens: 100, Price: config.ChatPrice{Input: 1, Output: 2}, Fallbacks: []string{"echo"},
+			Guardrail: &config.ChatGuardrail{ID: "g", Version: "1"}},
+		{ID: "echo", Provider: "echo", MaxTokens: 8192},
+	}
+	cc := ChatConfig("gh", c, slog.Default())
+	if err := cc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	m := cc.Models[0]
+	if m.DefaultMaxTokens != 100 || cc.Models[1].DefaultMaxTokens != 1024 || m.Price.OutputPerMillion != 2 || m.Guardrail.ID != "g" || cc.Providers[0].Type != chat.ProviderTypeOpenAI {
+		t.Fatalf("mapped %+v", cc)
+	}
+
+	// chat's deeper checks name the field.
+	c.Models[0].Fallbacks = []string{"nope"}
+	err := ChatConfig("gh", c, slog.Default()).Validate()
+	if !errors.Is(err, chat.ErrInvalidConfig) || !strings.Contains(err.Error(), "Models[0].Fallbacks[0]") {
+		t.Fatalf("bad fallback: %v", err)
+	}
+}

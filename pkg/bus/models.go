@@ -1,0 +1,31 @@
+package bus
+
+// QueueChat is the queue group of chat's request/reply endpoints.
+const QueueChat = "chat"
+
+// ChatModels is the subject on which chat answers a [ModelsRequest] with
+// its model catalog (a micro endpoint in queue group [QueueChat]).
+func (s Subjects) ChatModels() string { return s.Prefix() + ".chat.v1.models" }
+
+// ModelsRequest asks chat for its model catalog.
+type ModelsRequest struct{}
+
+// ModelsResponse lists the models chat serves, in catalog order.
+type ModelsResponse struct {
+	Models []ModelInfo `json:"models"`
+}
+
+// ModelInfo describes one model of the catalog.
+type ModelInfo struct {
+	ID               string   `json:"id"`
+	Aliases          []string `json:"aliases,omitempty"`
+	Provider         string   `json:"provider"`
+	ContextWindow    int      `json:"contextWindow,omitempty"`
+	DefaultMaxTokens int      `json:"defaultMaxTokens"`
+	MaxTokens        int      `json:"maxTokens"`
+	// Prices are in USD per million tokens.
+	InputPerMillion       float64  `json:"inputPerMillion,omitempty"`
+	OutputPerMillion      float64  `json:"outputPerMillion,omitempty"`
+	CachedInputPerMillion float64  `json:"cachedInputPerMillion,omitempty"`
+	Fallbacks             []string `json:"fallbacks,omitempty"`
+}

@@ -1,0 +1,124 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-ai/gatehouse/services/chat/internal/provider"
+)
+
+// errFirstTokenTimeout is the cancellation cause of an attempt whose first
+// token did not come within [Config.FirstTokenTimeout].
+var errFirstTokenTimeout = errors.New("chat: no first token in time")
+
+// generation is the outcome of [Service.generate].
+type generation struct {
+	model   *Model    // the model that answered (or the last one tried)
+	up      *upstream // its provider
+	res     provider.Result
+	err     error
+	started bool // at least one chunk was emitted
+	tries   int  // attempts made, over all models
+}
+
+// generate calls the request's model and, when it is throttled, failing
+// (5xx) or times out before its first token, retries it with backoff up
+// to [Config.RetryAttempts] times and then moves to each of its Fallbacks
+// in turn. Once a chunk has been emitted nothing is retried: the client
+// has seen part of an answer.
+func (s *Service) generate(ctx context.Context, j *job, emit func(string) error) generation {
+	var g generation
+	tries := 0
+	for _, m := range s.models.chain(j.v.model) {
+		up := s.upstreams[m.Provider]
+		call := s.newCall(j, m)
+		backoff := s.cfg.RetryBackoff
+		for attempt := 1; attempt <= s.cfg.RetryAttempts; attempt++ {
+			tries++
+			g = generation{model: m, up: up, tries: tries}
+			g.res, g.started, g.err = s.attempt(ctx, up, call, emit)
+			if g.err == nil || g.started || ctx.Err() != nil || !provider.Retryable(g.err) {
+				return g
+			}
+			j.log.Warn("model failed before its first token", "try", m.ID, "attempt", attempt, "err", g.err)
+			if attempt == s.cfg.RetryAttempts {
+				break // next fallback, at once
+			}
+			wait := backoff
+			var pe *provider.Error
+			if errors.As(g.err, &pe) && pe.RetryAfter > wait {
+				wait = pe.RetryAfter
+			}
+			if !sleep(ctx, min(wait, MaxRetryBackoff)) {
+				return g
+			}
+			backoff = min(backoff*2, MaxRetryBackoff)
+		}
+	}
+	return g
+}
+
+// attempt makes one call under the provider's concurrency limit and the
+// first-token timeout. It reports whether a chunk was emitted.
+func (s *Service) attempt(ctx context.Context, up *upstream, call *provider.Call, emit func(string) error) (provider.Result, bool, error) {
+	if err := up.acquire(ctx); err != nil {
+		return provider.Result{}, false, fmt.Errorf("chat: wait for %s: %w", up.p.Name(), err)
+	}
+	defer up.release()
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(s.cfg.FirstTokenTimeout, func() { cancel(errFirstTokenTimeout) })
+	defer timer.Stop()
+	started := false
+	res, err := up.p.Stream(actx, call, func(text string) error {
+		if !started {
+			started = true
+			timer.Stop()
+		}
+		return emit(text)
+	})
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errFirstTokenTimeout) {
+		err = &provider.Error{
+			Provider: up.p.Name(), Kind: provider.KindUnavailable,
+			Message: fmt.Sprintf("no first token within %s", s.cfg.FirstTokenTimeout), Err: err,
+		}
+	}
+	return res, started, err
+}
+
+// sleep pauses d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// newCall builds the provider call of a job for model m.
+func (s *Service) newCall(j *job, m *Model) *provider.Call {
+	upstreamModel := m.UpstreamModel
+	if upstreamModel == "" {
+		upstreamModel = m.ID
+	}
+	maxTokens := min(j.v.maxTokens, m.MaxTokens)
+	if s.cfg.MaxOutputTokens > 0 {
+		maxTokens = min(maxTokens, s.cfg.MaxOutputTokens)
+	}
+	call := &provider.Call{Model: upstreamModel, Messages: j.req.Messages, MaxTokens: maxTokens}
+	for _, b := range j.req.System {
+		call.System = append(call.System, b.Text)
+	}
+	if ic := j.req.InferenceConfig; ic != nil {
+		call.Temperature, call.TopP, call.StopSequences = ic.Temperature, ic.TopP, ic.StopSequences
+	}
+	if g := m.Guardrail; g != nil {
+		call.Guardrail = &provider.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace, StreamProcessingMode: g.StreamProcessingMode}
+	}
+	return call
+}

@@ -1,0 +1,176 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go"
+)
+
+// BedrockType is the provider type of [Bedrock].
+const BedrockType = "bedrock"
+
+// Bedrock streams from Amazon Bedrock's ConverseStream API. System prompts,
+// inference parameters and the call's guardrail are passed through; usage
+// comes from the stream's metadata event. It is safe for concurrent use.
+type Bedrock struct {
+	// ProviderName is what [Bedrock.Name] returns (the catalog name).
+	ProviderName string
+	// Client is the Bedrock runtime client. Build it with
+	// [NewBedrockClient] or bedrockruntime.NewFromConfig; chat retries by
+	// itself, so the client's own retryer should be aws.NopRetryer.
+	Client *bedrockruntime.Client
+}
+
+var _ Provider = (*Bedrock)(nil)
+
+// NewBedrockClient builds a Bedrock runtime client from an AWS
+// configuration (the standard credential chain and region, loaded with
+// config.LoadDefaultConfig), with the SDK's retries turned off, up to
+// maxConns idle connections kept (the SDK keeps 10 per host), and
+// baseEndpoint, when not empty, overriding the endpoint.
+func NewBedrockClient(cfg aws.Config, baseEndpoint string, maxConns int) *bedrockruntime.Client {
+	return bedrockruntime.NewFromConfig(cfg, func(o *bedrockruntime.Options) {
+		o.Retryer = aws.NopRetryer{}
+		if maxConns > 0 {
+			o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+				t.MaxIdleConns = max(t.MaxIdleConns, maxConns)
+				t.MaxIdleConnsPerHost = maxConns
+			})
+		}
+		if baseEndpoint != "" {
+			o.BaseEndpoint = aws.String(baseEndpoint)
+		}
+	})
+}
+
+// Name implements [Provider].
+func (b *Bedrock) Name() string { return b.ProviderName }
+
+// InputTokens implements [Provider]; the count is an estimate until the
+// metadata event reports usage.
+func (b *Bedrock) InputTokens(call *Call) (int64, bool) { return EstimateInput(call), false }
+
+// input builds the ConverseStream input of call.
+func (b *Bedrock) input(call *Call) *bedrockruntime.ConverseStreamInput {
+	in := &bedrockruntime.ConverseStreamInput{ModelId: aws.String(call.Model)}
+	for _, s := range call.System {
+		in.System = append(in.System, &types.SystemContentBlockMemberText{Value: s})
+	}
+	for _, m := range call.Messages {
+		msg := types.Message{Role: types.ConversationRole(m.Role)}
+		for _, c := range m.Content {
+			msg.Content = append(msg.Content, &types.ContentBlockMemberText{Value: c.Text})
+		}
+		in.Messages = append(in.Messages, msg)
+	}
+	ic := &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(min(call.MaxTokens, 1<<30)))}
+	if call.Temperature != nil {
+		ic.Temperature = aws.Float32(float32(*call.Temperature))
+	}
+	if call.TopP != nil {
+		ic.TopP = aws.Float32(float32(*call.TopP))
+	}
+	ic.StopSequences = call.StopSequences
+	in.InferenceConfig = ic
+	if g := call.Guardrail; g != nil {
+		in.GuardrailConfig = &types.GuardrailStreamConfiguration{
+			GuardrailIdentifier:  aws.String(g.ID),
+			GuardrailVersion:     aws.String(g.Version),
+			Trace:                types.GuardrailTrace(g.Trace),
+			StreamProcessingMode: types.GuardrailStreamProcessingMode(g.StreamProcessingMode),
+		}
+	}
+	return in
+}
+
+// Stream implements [Provider].
+func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(string) error) (Result, error) {
+	res := Result{StopReason: StopEndTurn}
+	res.Usage.InputTokens = EstimateInput(call)
+	out, err := b.Client.ConverseStream(ctx, b.input(call))
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("%s: %w", b.ProviderName, ctx.Err())
+		}
+		return res, b.classify(err)
+	}
+	stream := out.GetStream()
+	defer stream.Close()
+
+	var text strings.Builder
+	gotUsage := false
+	var emitErr error
+loop:
+	for ev := range stream.Events() {
+		switch e := ev.(type) {
+		case *types.ConverseStreamOutputMemberContentBlockDelta:
+			if d, ok := e.Value.Delta.(*types.ContentBlockDeltaMemberText); ok && d.Value != "" {
+				text.WriteString(d.Value)
+				if emitErr = emit(d.Value); emitErr != nil {
+					break loop
+				}
+			}
+		case *types.ConverseStreamOutputMemberMessageStop:
+			res.StopReason = string(e.Value.StopReason)
+		case *types.ConverseStreamOutputMemberMetadata:
+			if u := e.Value.Usage; u != nil {
+				gotUsage = true
+				res.Usage.InputTokens = int64(aws.ToInt32(u.InputTokens))
+				res.Usage.OutputTokens = int64(aws.ToInt32(u.OutputTokens))
+				// Bedrock counts cache reads apart from inputTokens.
+				res.CachedInputTokens = int64(aws.ToInt32(u.CacheReadInputTokens))
+				res.Usage.InputTokens += res.CachedInputTokens
+			}
+		}
+	}
+	if !gotUsage {
+		res.Usage.OutputTokens = EstimateTokens(text.String())
+		res.Usage.Estimated = true
+	}
+	res.Usage.TotalTokens = res.Usage.InputTokens + res.Usage.OutputTokens
+	if emitErr != nil {
+		return res, fmt.Errorf("%s: emit: %w", b.ProviderName, emitErr)
+	}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("%s: %w", b.ProviderName, ctx.Err())
+	}
+	if err := stream.Err(); err != nil {
+		return res, b.classify(err)
+	}
+	return res, nil
+}
+
+// classify maps an SDK error to an [*Error].
+func (b *Bedrock) classify(err error) *Error {
+	e := &Error{Provider: b.ProviderName, Kind: KindUpstream, Err: err}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		e.Status = re.HTTPStatusCode()
+		e.Kind = statusKind(e.Status)
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		e.Message = api.ErrorCode() + ": " + api.ErrorMessage()
+		switch api.(type) {
+		case *types.ThrottlingException, *types.ServiceQuotaExceededException:
+			e.Kind = KindThrottled
+		case *types.ServiceUnavailableException, *types.InternalServerException,
+			*types.ModelNotReadyException, *types.ModelTimeoutException, *types.ModelStreamErrorException:
+			e.Kind = KindUnavailable
+		case *types.ValidationException, *types.AccessDeniedException, *types.ResourceNotFoundException:
+			e.Kind = KindRejected
+		}
+	} else if e.Status == 0 {
+		// A transport failure: the connection broke or never opened.
+		e.Kind = KindUnavailable
+	}
+	return e
+}

@@ -1,0 +1,300 @@
+package provider
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OpenAIType is the provider type of [OpenAI].
+const OpenAIType = "openai"
+
+// MaxSSELineBytes bounds one line of an upstream server-sent event stream.
+const MaxSSELineBytes = 1 << 20
+
+// maxErrorBodyBytes bounds how much of an upstream error body is read.
+const maxErrorBodyBytes = 64 << 10
+
+// OpenAI streams from an OpenAI-compatible chat completions endpoint
+// (OpenAI, vLLM, Ollama, LM Studio, ...) over server-sent events. It always
+// requests stream_options.include_usage; when the server still sends no
+// usage, tokens are estimated and the result marked so. It is safe for
+// concurrent use.
+type OpenAI struct {
+	// ProviderName is what [OpenAI.Name] returns (the catalog name).
+	ProviderName string
+	// BaseURL is the API root, e.g. "https://api.openai.com/v1"; the
+	// request goes to BaseURL + "/chat/completions".
+	BaseURL string
+	// APIKey, when set, is sent as "Authorization: Bearer <APIKey>".
+	APIKey string
+	// Client is the HTTP client; nil means a client without a global
+	// timeout (the call's context bounds it).
+	Client *http.Client
+}
+
+var _ Provider = (*OpenAI)(nil)
+
+// Name implements [Provider].
+func (o *OpenAI) Name() string { return o.ProviderName }
+
+// InputTokens implements [Provider]; the count is an estimate until the
+// server reports usage.
+func (o *OpenAI) InputTokens(call *Call) (int64, bool) { return EstimateInput(call), false }
+
+type oaMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type oaRequest struct {
+	Model         string      `json:"model"`
+	Messages      []oaMessage `json:"messages"`
+	MaxTokens     int         `json:"max_tokens,omitempty"`
+	Temperature   *float64    `json:"temperature,omitempty"`
+	TopP          *float64    `json:"top_p,omitempty"`
+	Stop          []string    `json:"stop,omitempty"`
+	Stream        bool        `json:"stream"`
+	StreamOptions struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+type oaUsage struct {
+	PromptTokens        int64 `json:"prompt_tokens"`
+	CompletionTokens    int64 `json:"completion_tokens"`
+	TotalTokens         int64 `json:"total_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	} `json:"prompt_tokens_details,omitempty"`
+}
+
+type oaError struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Code    any    `json:"code"`
+}
+
+type oaChunk struct {
+	Choices []struct {
+		Delta struct {
+			Content *string `json:"content"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *oaUsage `json:"usage"`
+	Error *oaError `json:"error"`
+}
+
+// body encodes the upstream request of call.
+func (o *OpenAI) body(call *Call) ([]byte, error) {
+	req := oaRequest{
+		Model:       call.Model,
+		MaxTokens:   call.MaxTokens,
+		Temperature: call.Temperature,
+		TopP:        call.TopP,
+		Stop:        call.StopSequences,
+		Stream:      true,
+	}
+	req.StreamOptions.IncludeUsage = true
+	for _, s := range call.System {
+		req.Messages = append(req.Messages, oaMessage{Role: "system", Content: s})
+	}
+	for _, m := range call.Messages {
+		texts := make([]string, len(m.Content))
+		for i, b := range m.Content {
+			texts[i] = b.Text
+		}
+		req.Messages = append(req.Messages, oaMessage{Role: m.Role, Content: strings.Join(texts, "\n")})
+	}
+	return json.Marshal(req)
+}
+
+// Stream implements [Provider].
+func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(string) error) (Result, error) {
+	res := Result{StopReason: StopEndTurn}
+	res.Usage.InputTokens = EstimateInput(call)
+	body, err := o.body(call)
+	if err != nil {
+		return res, o.fail(KindRejected, 0, "encode request", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(o.BaseURL, "/")+"/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return res, o.fail(KindRejected, 0, "build request", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "text/event-stream")
+	if o.APIKey != "" {
+		hreq.Header.Set("Authorization", "Bearer "+o.APIKey)
+	}
+	client := o.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(hreq)
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("%s: %w", o.ProviderName, ctx.Err())
+		}
+		return res, o.fail(KindUnavailable, 0, "", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return res, o.httpError(resp)
+	}
+
+	var out strings.Builder
+	var usage *oaUsage
+	streamErr := readSSE(resp.Body, func(data []byte) error {
+		if string(data) == "[DONE]" {
+			return errSSEDone
+		}
+		var c oaChunk
+		if err := json.Unmarshal(data, &c); err != nil {
+			return o.fail(KindUpstream, 0, "undecodable stream chunk", err)
+		}
+		if c.Error != nil {
+			kind := KindUpstream
+			if c.Error.Type == "rate_limit_exceeded" || c.Error.Code == "rate_limit_exceeded" {
+				kind = KindThrottled
+			}
+			return o.fail(kind, 0, c.Error.Message, nil)
+		}
+		if c.Usage != nil {
+			usage = c.Usage
+		}
+		for _, ch := range c.Choices {
+			if ch.Delta.Content != nil && *ch.Delta.Content != "" {
+				out.WriteString(*ch.Delta.Content)
+				if err := emit(*ch.Delta.Content); err != nil {
+					return fmt.Errorf("emit: %w", err)
+				}
+			}
+			if ch.FinishReason != nil {
+				res.StopReason = finishToStop(*ch.FinishReason)
+			}
+		}
+		return nil
+	})
+	if usage != nil {
+		res.Usage.InputTokens = usage.PromptTokens
+		res.Usage.OutputTokens = usage.CompletionTokens
+		if d := usage.PromptTokensDetails; d != nil {
+			res.CachedInputTokens = d.CachedTokens
+		}
+	} else {
+		res.Usage.OutputTokens = EstimateTokens(out.String())
+		res.Usage.Estimated = true
+	}
+	res.Usage.TotalTokens = res.Usage.InputTokens + res.Usage.OutputTokens
+	switch {
+	case errors.Is(streamErr, errSSEDone), streamErr == nil:
+		return res, nil
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("%s: %w", o.ProviderName, ctx.Err())
+	}
+	var pe *Error
+	if errors.As(streamErr, &pe) {
+		return res, streamErr
+	}
+	return res, o.fail(KindUnavailable, 0, "stream broken", streamErr)
+}
+
+// finishToStop maps an OpenAI finish_reason to a stop reason.
+func finishToStop(r string) string {
+	switch r {
+	case "length":
+		return StopMaxTokens
+	case "content_filter":
+		return StopContentFilter
+	}
+	return StopEndTurn
+}
+
+func (o *OpenAI) fail(kind Kind, status int, msg string, err error) *Error {
+	return &Error{Provider: o.ProviderName, Kind: kind, Status: status, Message: msg, Err: err}
+}
+
+// httpError reads an error response: OpenAI's {"error":{"message"}} or
+// any text.
+func (o *OpenAI) httpError(resp *http.Response) *Error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
+	msg := strings.TrimSpace(string(raw))
+	var body struct {
+		Error *oaError `json:"error"`
+	}
+	if json.Unmarshal(raw, &body) == nil && body.Error != nil && body.Error.Message != "" {
+		msg = body.Error.Message
+	}
+	e := o.fail(statusKind(resp.StatusCode), resp.StatusCode, msg, nil)
+	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+	return e
+}
+
+// parseRetryAfter reads a Retry-After header in seconds; dates and junk
+// give 0.
+func parseRetryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
+}
+
+// errSSEDone ends reading at the [DONE] sentinel.
+var errSSEDone = errors.New("sse: done")
+
+// readSSE reads server-sent events from r and calls onData with the data
+// of each event (multi-line data joined by newlines), until r ends or
+// onData fails. Comments, event names, ids and retry fields are ignored.
+// A line longer than [MaxSSELineBytes] is an error.
+func readSSE(r io.Reader, onData func([]byte) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), MaxSSELineBytes)
+	var data []byte
+	have := false
+	dispatch := func() error {
+		if !have {
+			return nil
+		}
+		d := data
+		data, have = data[:0], false
+		return onData(d)
+	}
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			if err := dispatch(); err != nil {
+				return err
+			}
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value, found := bytes.Cut(line, []byte(":"))
+		if found && len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+		if string(field) != "data" {
+			continue
+		}
+		if have {
+			data = append(data, '\n')
+		}
+		data = append(data, value...)
+		have = true
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return dispatch()
+}

@@ -1,0 +1,142 @@
+package providertest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+)
+
+// Bedrock is a fake Amazon Bedrock runtime endpoint serving
+// POST /model/{modelId}/converse-stream. Point a bedrockruntime client at
+// URL with BaseEndpoint. It rejects requests that are not SigV4-signed.
+type Bedrock struct {
+	*script
+	// URL is the endpoint's base URL.
+	URL string
+	srv *httptest.Server
+}
+
+// NewBedrock starts a fake Bedrock endpoint answering def when no reply is
+// queued. Close it when done.
+func NewBedrock(def Reply) *Bedrock {
+	b := &Bedrock{script: newScript(def)}
+	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
+	b.URL = b.srv.URL
+	return b
+}
+
+// Close shuts the server down.
+func (b *Bedrock) Close() { b.srv.Close() }
+
+func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
+	end := b.begin()
+	defer end()
+	body, _ := io.ReadAll(r.Body)
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/model/") || !strings.HasSuffix(r.URL.Path, "/converse-stream") {
+		restError(w, http.StatusNotFound, "UnknownOperationException", "unknown operation "+r.Method+" "+r.URL.Path)
+		return
+	}
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		restError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "request is not SigV4-signed")
+		return
+	}
+	rep := b.next(r, body)
+	if rep.Status != 0 && rep.Status != http.StatusOK {
+		if rep.RetryAfter != "" {
+			w.Header().Set("Retry-After", rep.RetryAfter)
+		}
+		code := "InternalServerException"
+		switch {
+		case rep.Status == http.StatusTooManyRequests:
+			code = "ThrottlingException"
+		case rep.Status == http.StatusServiceUnavailable:
+			code = "ServiceUnavailableException"
+		case rep.Status == http.StatusBadRequest:
+			code = "ValidationException"
+		}
+		restError(w, rep.Status, code, "fake bedrock: scripted "+code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
+	w.Header().Set("X-Amzn-Requestid", "fake-request")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	enc := eventstream.NewEncoder()
+	ctx := r.Context()
+	send := func(msgType, typeHeader, name string, payload any) bool {
+		data, _ := json.Marshal(payload)
+		var hs eventstream.Headers
+		hs.Set(":message-type", eventstream.StringValue(msgType))
+		hs.Set(typeHeader, eventstream.StringValue(name))
+		hs.Set(":content-type", eventstream.StringValue("application/json"))
+		var buf bytes.Buffer
+		if err := enc.Encode(&buf, eventstream.Message{Headers: hs, Payload: data}); err != nil {
+			return false
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return ctx.Err() == nil
+	}
+	event := func(name string, payload any) bool { return send("event", ":event-type", name, payload) }
+	ok := event("messageStart", map[string]any{"role": "assistant"})
+	for i, c := range rep.Chunks {
+		if !ok {
+			break
+		}
+		if rep.Throttle && i == rep.ThrottleAfter {
+			send("exception", ":exception-type", "throttlingException", map[string]any{"message": "Too many tokens, please wait before trying again."})
+			return
+		}
+		if i > 0 && !pause(ctx, rep.ChunkDelay) {
+			ok = false
+			break
+		}
+		ok = event("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": c}})
+	}
+	if ok && rep.Throttle && rep.ThrottleAfter >= len(rep.Chunks) {
+		send("exception", ":exception-type", "throttlingException", map[string]any{"message": "Too many tokens, please wait before trying again."})
+		return
+	}
+	if ok && rep.Hang {
+		<-ctx.Done()
+		ok = false
+	}
+	if !ok {
+		b.markCancelled()
+		return
+	}
+	stop := rep.StopReason
+	if stop == "" {
+		stop = "end_turn"
+	}
+	event("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+	event("messageStop", map[string]any{"stopReason": stop})
+	md := map[string]any{"metrics": map[string]any{"latencyMs": 1}}
+	if u := rep.Usage; u != nil {
+		usage := map[string]any{"inputTokens": u.InputTokens, "outputTokens": u.OutputTokens, "totalTokens": u.InputTokens + u.OutputTokens + u.CacheReadInputTokens}
+		if u.CacheReadInputTokens > 0 {
+			usage["cacheReadInputTokens"] = u.CacheReadInputTokens
+		}
+		md["usage"] = usage
+	}
+	end()
+	event("metadata", md)
+}
+
+// restError writes a REST-JSON error the way Bedrock does.
+func restError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-Errortype", code+":http://internal.amazon.com/coral/com.amazon.bedrock/")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, `{"message":%q}`, msg)
+}

@@ -1,0 +1,246 @@
+package edge
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+)
+
+// OpenAI-compatible API paths served by the edge.
+const (
+	PathChatCompletions = "/v1/chat/completions"
+	PathModels          = "/v1/models"
+)
+
+// oaChatRequest is the subset of OpenAI's chat completion request the
+// edge understands. Unknown fields are ignored, as OpenAI-compatible
+// servers commonly do.
+type oaChatRequest struct {
+	Model               string            `json:"model"`
+	Messages            []oaInMessage     `json:"messages"`
+	MaxTokens           *int              `json:"max_tokens"`
+	MaxCompletionTokens *int              `json:"max_completion_tokens"`
+	Temperature         *float64          `json:"temperature"`
+	TopP                *float64          `json:"top_p"`
+	Stop                json.RawMessage   `json:"stop"`
+	N                   *int              `json:"n"`
+	Stream              bool              `json:"stream"`
+	StreamOptions       *oaStreamOptions  `json:"stream_options"`
+	Metadata            map[string]string `json:"metadata"`
+}
+
+type oaStreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+type oaInMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+type oaPart struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// oaError is OpenAI's error object.
+type oaError struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    string  `json:"code"`
+}
+
+// apiError is an OpenAI error with its HTTP status and Retry-After.
+type apiError struct {
+	status     int
+	retryAfter int64 // seconds; 0 = no header
+	body       oaError
+}
+
+func badParam(param, format string, args ...any) *apiError {
+	p := param
+	return &apiError{status: http.StatusBadRequest, body: oaError{Message: fmt.Sprintf(format, args...), Type: "invalid_request_error", Param: &p, Code: "invalid_value"}}
+}
+
+// toChatRequest translates an OpenAI request into the bus chat request.
+// Consecutive messages of one role are merged (Bedrock requires
+// alternation); system and developer messages become the system prompt.
+func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
+	var out bus.ChatRequest
+	if r.Model == "" {
+		return out, badParam("model", "model is required")
+	}
+	out.ModelID = r.Model
+	if r.N != nil && *r.N != 1 {
+		return out, badParam("n", "n is %d; only 1 is supported", *r.N)
+	}
+	if len(r.Messages) == 0 {
+		return out, badParam("messages", "messages is empty: at least one message is required")
+	}
+	for i, m := range r.Messages {
+		texts, aerr := contentTexts(m.Content, i)
+		if aerr != nil {
+			return out, aerr
+		}
+		switch m.Role {
+		case "system", "developer":
+			for _, t := range texts {
+				out.System = append(out.System, bus.ContentBlock{Text: t})
+			}
+		case "user", "assistant":
+			blocks := make([]bus.ContentBlock, len(texts))
+			for j, t := range texts {
+				blocks[j] = bus.ContentBlock{Text: t}
+			}
+			if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == m.Role {
+				out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
+			} else {
+				out.Messages = append(out.Messages, bus.Message{Role: m.Role, Content: blocks})
+			}
+		default:
+			return out, badParam(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not supported; use system, developer, user or assistant", i, m.Role)
+		}
+	}
+	if len(out.Messages) == 0 {
+		return out, badParam("messages", "messages has no user message")
+	}
+	ic := &bus.InferenceConfig{Temperature: r.Temperature, TopP: r.TopP}
+	switch {
+	case r.MaxCompletionTokens != nil:
+		if *r.MaxCompletionTokens < 1 {
+			return out, badParam("max_completion_tokens", "max_completion_tokens is %d; it must be at least 1", *r.MaxCompletionTokens)
+		}
+		ic.MaxTokens = *r.MaxCompletionTokens
+	case r.MaxTokens != nil:
+		if *r.MaxTokens < 1 {
+			return out, badParam("max_tokens", "max_tokens is %d; it must be at least 1", *r.MaxTokens)
+		}
+		ic.MaxTokens = *r.MaxTokens
+	}
+	if len(r.Stop) > 0 && string(r.Stop) != "null" {
+		var one string
+		if err := json.Unmarshal(r.Stop, &one); err == nil {
+			ic.StopSequences = []string{one}
+		} else if err := json.Unmarshal(r.Stop, &ic.StopSequences); err != nil {
+			return out, badParam("stop", "stop must be a string or an array of strings")
+		}
+	}
+	if ic.MaxTokens != 0 || ic.Temperature != nil || ic.TopP != nil || len(ic.StopSequences) > 0 {
+		out.InferenceConfig = ic
+	}
+	return out, nil
+}
+
+// contentTexts reads a message's content: a string or an array of text
+// parts.
+func contentTexts(raw json.RawMessage, i int) ([]string, *apiError) {
+	raw = bytes.TrimSpace(raw)
+	field := fmt.Sprintf("messages[%d].content", i)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, badParam(field, "%s is missing", field)
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, badParam(field, "%s is not a valid string", field)
+		}
+		if strings.TrimSpace(s) == "" {
+			return nil, badParam(field, "%s is empty", field)
+		}
+		return []string{s}, nil
+	}
+	var parts []oaPart
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return nil, badParam(field, "%s must be a string or an array of content parts", field)
+	}
+	if len(parts) == 0 {
+		return nil, badParam(field, "%s is empty", field)
+	}
+	texts := make([]string, 0, len(parts))
+	for j, p := range parts {
+		if p.Type != "text" {
+			return nil, badParam(fmt.Sprintf("%s[%d].type", field, j), "%s[%d].type %q is not supported; only text parts are", field, j, p.Type)
+		}
+		if strings.TrimSpace(p.Text) == "" {
+			return nil, badParam(fmt.Sprintf("%s[%d].text", field, j), "%s[%d].text is empty", field, j)
+		}
+		texts = append(texts, p.Text)
+	}
+	return texts, nil
+}
+
+// finishReason maps a stop reason to OpenAI's finish_reason.
+func finishReason(stop string) string {
+	switch stop {
+	case "max_tokens":
+		return "length"
+	case "guardrail_intervened", "content_filtered":
+		return "content_filter"
+	}
+	return "stop"
+}
+
+// oaUsage is OpenAI's usage object.
+type oaUsage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+	TotalTokens      int64 `json:"total_tokens"`
+}
+
+type oaDelta struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+type oaChunkChoice struct {
+	Index        int     `json:"index"`
+	Delta        oaDelta `json:"delta"`
+	Logprobs     *int    `json:"logprobs"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+// oaChunk is one chat.completion.chunk.
+type oaChunk struct {
+	ID      string          `json:"id"`
+	Object  string          `json:"object"`
+	Created int64           `json:"created"`
+	Model   string          `json:"model"`
+	Choices []oaChunkChoice `json:"choices"`
+	Usage   *oaUsage        `json:"usage,omitempty"`
+}
+
+type oaMessage struct {
+	Role    string  `json:"role"`
+	Content string  `json:"content"`
+	Refusal *string `json:"refusal"`
+}
+
+type oaChoice struct {
+	Index        int       `json:"index"`
+	Message      oaMessage `json:"message"`
+	Logprobs     *int      `json:"logprobs"`
+	FinishReason string    `json:"finish_reason"`
+}
+
+// oaCompletion is a non-streamed chat.completion.
+type oaCompletion struct {
+	ID      string     `json:"id"`
+	Object  string     `json:"object"`
+	Created int64      `json:"created"`
+	Model   string     `json:"model"`
+	Choices []oaChoice `json:"choices"`
+	Usage   oaUsage    `json:"usage"`
+}
+
+// oaModel is one entry of GET /v1/models.
+type oaModel struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}

@@ -1,0 +1,108 @@
+package systemtest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/gatehouse-ai/gatehouse/internal/config"
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/services/authz"
+	"github.com/gatehouse-ai/gatehouse/services/chat/providertest"
+)
+
+// TestBedrockThroughTheAPI runs the whole system with a Bedrock provider
+// on a fake ConverseStream endpoint (the AWS SDK finds its credentials and
+// region in the environment, as in production), and checks through the
+// OpenAI API and the Postgres ledger: an HTTP 429 before the stream is
+// retried and then answered by the fallback model, and a
+// throttlingException mid-stream ends the stream with an error while the
+// partial usage is recorded. It sets environment variables, so it does
+// not run in parallel.
+func TestBedrockThroughTheAPI(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	fake := providertest.NewBedrock(providertest.Reply{
+		Chunks: []string{"from", " the", " backup"},
+		Usage:  &providertest.Usage{InputTokens: 11, OutputTokens: 3},
+	})
+	t.Cleanup(fake.Close)
+	dbURL := postgresSchema(t)
+	cfg := devConfig(t, dbURL)
+	cfg.Chat.Providers = []config.ChatProvider{{Name: "bedrock", Type: "bedrock", BaseURL: fake.URL}}
+	cfg.Chat.Models = []config.ChatModel{
+		{ID: "claude", Provider: "bedrock", UpstreamModel: "anthropic.claude-primary", MaxTokens: 1000, Fallbacks: []string{"claude-backup"},
+			Price: config.ChatPrice{Input: 3, Output: 15}},
+		{ID: "claude-backup", Provider: "bedrock", UpstreamModel: "anthropic.claude-backup", MaxTokens: 1000,
+			Price: config.ChatPrice{Input: 1, Output: 5}},
+	}
+	cfg.Chat.RetryAttempts = 2
+	cfg.Chat.RetryBackoff = time.Millisecond
+	dev := startDev(t, cfg)
+	token := must(dev.Issuer().Mint(authz.DevClaims{Sub: "bedrock-user"}))
+	client := openai.NewClient(option.WithBaseURL(dev.EdgeURL()+"/v1/"), option.WithHTTPClient(httpClientTrusting(t, dev.CAFile())),
+		option.WithMaxRetries(0), option.WithAPIKey(token))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// HTTP 429 twice for the primary, then the fallback answers.
+	fake.Push(providertest.Reply{Status: 429}, providertest.Reply{Status: 429})
+	params := userParams("claude", "hello")
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	stream := client.Chat.Completions.NewStreaming(ctx, params)
+	acc := openai.ChatCompletionAccumulator{}
+	var id string
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+		id = stream.Current().ID
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if acc.Choices[0].Message.Content != "from the backup" || acc.Usage.PromptTokens != 11 || acc.Usage.CompletionTokens != 3 {
+		t.Fatalf("answer %q usage %+v", acc.Choices[0].Message.Content, acc.Usage)
+	}
+	var got []string
+	for _, r := range fake.Requests() {
+		got = append(got, r.Path)
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") {
+			t.Fatalf("request not signed with the environment's credentials: %q", r.Header.Get("Authorization"))
+		}
+	}
+	if strings.Join(got, ",") != "/model/anthropic.claude-primary/converse-stream,/model/anthropic.claude-primary/converse-stream,/model/anthropic.claude-backup/converse-stream" {
+		t.Fatalf("upstream calls %v", got)
+	}
+	rows := waitLedgerRows(t, "pgx", dbURL, strings.TrimPrefix(id, "chatcmpl-"))
+	if len(rows) != 1 || rows[0].ModelID != "claude-backup" || rows[0].Status != bus.UsageStatusOK || rows[0].InputTokens != 11 || rows[0].OutputTokens != 3 {
+		t.Fatalf("ledger %+v", rows)
+	}
+
+	// A throttlingException after two chunks: the stream ends with an
+	// error and the partial usage is in the ledger.
+	fake.Push(providertest.Reply{Chunks: []string{"partial", " text", " lost"}, Throttle: true, ThrottleAfter: 2})
+	stream = client.Chat.Completions.NewStreaming(ctx, userParams("claude", "again"))
+	var text strings.Builder
+	for stream.Next() {
+		c := stream.Current()
+		id = c.ID
+		if len(c.Choices) > 0 {
+			text.WriteString(c.Choices[0].Delta.Content)
+		}
+	}
+	if stream.Err() == nil || !strings.Contains(stream.Err().Error(), bus.ErrTypeUpstreamThrottled) || text.String() != "partial text" {
+		t.Fatalf("text %q, err %v", text.String(), stream.Err())
+	}
+	rows = waitLedgerRows(t, "pgx", dbURL, strings.TrimPrefix(id, "chatcmpl-"))
+	// "partial text" is 12 bytes: 3 estimated output tokens.
+	if len(rows) != 1 || rows[0].ModelID != "claude" || rows[0].Status != bus.UsageStatusError || rows[0].OutputTokens != 3 {
+		t.Fatalf("ledger %+v", rows)
+	}
+}
