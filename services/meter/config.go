@@ -8,6 +8,21 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/services/meter/internal/ledger"
+	"github.com/gatehouse-ai/gatehouse/services/meter/internal/quota"
+)
+
+// Quota configuration types; see the quota package documentation on each.
+type (
+	// QuotaConfig declares plans, who is on which, the calendar time
+	// zone, the reservation expiry and the clock.
+	QuotaConfig = quota.Config
+	// Plan is a named set of limits over rolling, daily, monthly and
+	// per-minute windows.
+	Plan = quota.Plan
+	// Limits caps requests, tokens and spend within one window.
+	Limits = quota.Limits
+	// Assignment names a plan per scope (key, user, tenant).
+	Assignment = quota.Assignment
 )
 
 // Defaults and bounds of [Config].
@@ -25,6 +40,18 @@ const (
 	MaxFlushInterval = 5 * time.Second
 	// DefaultAdminGroup is the default [Config.AdminGroup].
 	DefaultAdminGroup = "gatehouse-admins"
+	// DefaultPartitionsAhead is the default [Config.PartitionsAhead].
+	DefaultPartitionsAhead = 3
+	// MaxPartitionsAhead bounds [Config.PartitionsAhead].
+	MaxPartitionsAhead = 60
+	// MaxRetentionDays bounds [Config.RetentionDays] (ten years).
+	MaxRetentionDays = 3660
+	// DefaultMaintenanceInterval is the default [Config.MaintenanceInterval].
+	DefaultMaintenanceInterval = time.Hour
+	// MinMaintenanceInterval and MaxMaintenanceInterval bound
+	// [Config.MaintenanceInterval].
+	MinMaintenanceInterval = time.Second
+	MaxMaintenanceInterval = 24 * time.Hour
 )
 
 // Config configures the meter service. The zero value plus a SQLitePath
@@ -56,6 +83,21 @@ type Config struct {
 	// AdminGroup is the identity group whose members may query any
 	// user's usage. "" means [DefaultAdminGroup].
 	AdminGroup string
+	// Quota declares the plans enforced by reserve and settle. No plans
+	// means every reservation is granted (no windows are reported).
+	Quota QuotaConfig
+	// PartitionsAhead is how many daily ledger partitions beyond today
+	// exist at any time (Postgres only). 0 means
+	// [DefaultPartitionsAhead]; at most [MaxPartitionsAhead].
+	PartitionsAhead int
+	// RetentionDays drops ledger partitions (Postgres) whose whole UTC day
+	// is older than this many days; hourly rollups are kept. 0 keeps
+	// records forever; at most [MaxRetentionDays].
+	RetentionDays int
+	// MaintenanceInterval is how often partitions are created ahead and
+	// expired ones dropped. 0 means [DefaultMaintenanceInterval];
+	// otherwise within [MinMaintenanceInterval, MaxMaintenanceInterval].
+	MaintenanceInterval time.Duration
 }
 
 // withDefaults returns c with every zero field defaulted.
@@ -74,6 +116,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AdminGroup == "" {
 		c.AdminGroup = DefaultAdminGroup
+	}
+	if c.PartitionsAhead == 0 {
+		c.PartitionsAhead = DefaultPartitionsAhead
+	}
+	if c.MaintenanceInterval == 0 {
+		c.MaintenanceInterval = DefaultMaintenanceInterval
 	}
 	return c
 }
@@ -97,6 +145,15 @@ func (c Config) Validate() error {
 		return bad("batchSize %d is outside 1..%d", c.BatchSize, MaxBatchSize)
 	case c.FlushInterval != 0 && (c.FlushInterval < MinFlushInterval || c.FlushInterval > MaxFlushInterval):
 		return bad("flushInterval %s is outside %s..%s", c.FlushInterval, MinFlushInterval, MaxFlushInterval)
+	case c.PartitionsAhead < 0 || c.PartitionsAhead > MaxPartitionsAhead:
+		return bad("partitionsAhead %d is outside 0..%d", c.PartitionsAhead, MaxPartitionsAhead)
+	case c.RetentionDays < 0 || c.RetentionDays > MaxRetentionDays:
+		return bad("retentionDays %d is outside 0..%d", c.RetentionDays, MaxRetentionDays)
+	case c.MaintenanceInterval != 0 && (c.MaintenanceInterval < MinMaintenanceInterval || c.MaintenanceInterval > MaxMaintenanceInterval):
+		return bad("maintenanceInterval %s is outside %s..%s", c.MaintenanceInterval, MinMaintenanceInterval, MaxMaintenanceInterval)
+	}
+	if err := c.Quota.Validate(); err != nil {
+		return fmt.Errorf("%w: quota: %w", ErrInvalidConfig, err)
 	}
 	return nil
 }

@@ -137,6 +137,7 @@ func validateReserve(r bus.ReserveRequest) error {
 	p.identity(r.Identity)
 	p.nonNegative("inputTokens", r.InputTokens)
 	p.nonNegative("maxOutputTokens", r.MaxOutputTokens)
+	p.nonNegative("maxCostMicroUsd", r.MaxCostMicroUSD)
 	return p.err()
 }
 
@@ -149,12 +150,13 @@ func validateSettle(r bus.SettleRequest) error {
 	p.nonNegative("usage.inputTokens", r.Usage.InputTokens)
 	p.nonNegative("usage.outputTokens", r.Usage.OutputTokens)
 	p.nonNegative("usage.totalTokens", r.Usage.TotalTokens)
+	p.nonNegative("costMicroUsd", r.CostMicroUSD)
 	return p.err()
 }
 
 // validateUsageQuery checks a usage query: identity.sub, from and to are
 // required, to must be after from and at most [MaxUsageRange] later, and
-// groupBy must be "", "model", "hour" or "day".
+// groupBy must be "", "model", "hour", "day", "user" or "key".
 func validateUsageQuery(q bus.UsageQuery) error {
 	var p problems
 	p.identity(q.Identity)
@@ -169,7 +171,7 @@ func validateUsageQuery(q bus.UsageQuery) error {
 		p.addf("to - from must be at most %d days", int(MaxUsageRange/(24*time.Hour)))
 	}
 	if !ledger.ValidGroupBy(q.GroupBy) {
-		p.addf(`groupBy %q is not one of "", "model", "hour", "day"`, q.GroupBy)
+		p.addf(`groupBy %q is not one of "", "model", "hour", "day", "user", "key"`, q.GroupBy)
 	}
 	return p.err()
 }
@@ -200,9 +202,14 @@ func (s *Service) settle(ctx context.Context, data []byte) (any, error) {
 	return s.quota.Settle(ctx, r)
 }
 
+// AllUsers is the UsageQuery.Sub with which an admin asks for every
+// user's usage.
+const AllUsers = "*"
+
 // usage answers a usage query. Callers see their own usage (their sub
-// and issuer); members of [Config.AdminGroup] may name any Sub, matched
-// across issuers.
+// and issuer); members of [Config.AdminGroup] and Gatehouse services
+// (the operator CLI holds NATS credentials) may name any Sub, matched
+// across issuers, or [AllUsers].
 func (s *Service) usage(ctx context.Context, data []byte) (any, error) {
 	var q bus.UsageQuery
 	if err := decode(data, &q); err != nil {
@@ -213,10 +220,11 @@ func (s *Service) usage(ctx context.Context, data []byte) (any, error) {
 	}
 	lq := ledger.Query{Sub: q.Identity.Sub, Issuer: q.Identity.Issuer, From: q.From, To: q.To, GroupBy: q.GroupBy}
 	if q.Sub != "" && q.Sub != q.Identity.Sub {
-		if !q.Identity.InGroup(s.cfg.AdminGroup) {
+		if q.Identity.Kind != identity.KindService && !q.Identity.InGroup(s.cfg.AdminGroup) {
 			return nil, fmt.Errorf("%w: only members of group %q may query another user's usage", ErrForbidden, s.cfg.AdminGroup)
 		}
 		lq.Sub, lq.Issuer = q.Sub, ""
+		lq.All = q.Sub == AllUsers
 	}
 	ctx, cancel := context.WithTimeout(ctx, QueryTimeout)
 	defer cancel()

@@ -123,6 +123,11 @@ func (s *Service) Run(ctx context.Context) error {
 		defer close(done)
 		_ = ing.Run(ctx) // returns nil once ctx ends and the last batch is settled
 	}()
+	maintained := make(chan struct{})
+	go func() {
+		defer close(maintained)
+		s.maintain(ctx)
+	}()
 	s.log.Info("meter running", "batch_size", s.cfg.BatchSize, "flush_interval", s.cfg.FlushInterval)
 
 	<-ctx.Done()
@@ -130,6 +135,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Warn("stop micro service", "err", err)
 	}
 	<-done
+	<-maintained
 	if err := s.nc.FlushTimeout(FlushTimeout); err != nil {
 		s.log.Warn("flush acks on shutdown", "err", err)
 	}
@@ -158,8 +164,16 @@ func (s *Service) setup(ctx context.Context) (*ingest.Consumer, micro.Service, e
 		return nil, nil, fmt.Errorf("meter: %w", err)
 	}
 	s.log.Info("ledger ready", "postgres", s.cfg.DatabaseURL != "", "migrations_applied", applied)
+	if p, ok := store.(ledger.Partitioned); ok {
+		if err := p.EnsurePartitions(ctx, s.now(), s.cfg.PartitionsAhead); err != nil {
+			return nil, nil, fmt.Errorf("meter: %w", err)
+		}
+	}
 	ing, err := s.newIngest(ctx)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.newQuota(ctx); err != nil {
 		return nil, nil, err
 	}
 	svc, err := s.addService()
@@ -203,6 +217,81 @@ func (s *Service) newIngest(ctx context.Context) (*ingest.Consumer, error) {
 		return nil, fmt.Errorf("meter: %w", err)
 	}
 	return ing, nil
+}
+
+// now is the service's clock: the quota clock when one is injected.
+func (s *Service) now() time.Time {
+	if s.cfg.Quota.Now != nil {
+		return s.cfg.Quota.Now()
+	}
+	return time.Now()
+}
+
+// newQuota declares the quota bucket and switches reserve and settle to
+// the configured plans; without plans every reservation is granted.
+func (s *Service) newQuota(ctx context.Context) error {
+	if !s.cfg.Quota.Enabled() {
+		return nil
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return fmt.Errorf("meter: jetstream: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      s.subj.QuotaBucket(),
+		Description: "Gatehouse quota state, one key per subject, updated by compare-and-set",
+		History:     1,
+		TTL:         bus.QuotaStateMaxAge,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("meter: declare quota bucket %s: %w", s.subj.QuotaBucket(), err)
+	}
+	q, err := quota.NewKV(s.cfg.Quota, kv, s.store, s.log.With("component", "quota"))
+	if err != nil {
+		return fmt.Errorf("meter: %w", err)
+	}
+	s.quota = q
+	s.log.Info("quota plans enforced", "plans", len(s.cfg.Quota.Plans))
+	return nil
+}
+
+// maintain creates ledger partitions ahead and drops expired ones every
+// [Config.MaintenanceInterval] until ctx ends (Postgres only).
+func (s *Service) maintain(ctx context.Context) {
+	p, ok := s.store.(ledger.Partitioned)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(s.cfg.MaintenanceInterval)
+	defer t.Stop()
+	for {
+		s.maintainOnce(ctx, p)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) maintainOnce(ctx context.Context, p ledger.Partitioned) {
+	ctx, cancel := context.WithTimeout(ctx, QueryTimeout)
+	defer cancel()
+	now := s.now()
+	if err := p.EnsurePartitions(ctx, now, s.cfg.PartitionsAhead); err != nil && ctx.Err() == nil {
+		s.log.Warn("create ledger partitions ahead", "err", err)
+	}
+	if s.cfg.RetentionDays == 0 {
+		return
+	}
+	dropped, err := p.DropPartitionsBefore(ctx, now.AddDate(0, 0, -s.cfg.RetentionDays))
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("drop expired ledger partitions", "err", err)
+	}
+	if len(dropped) > 0 {
+		s.log.Info("dropped expired ledger partitions", "partitions", dropped)
+	}
 }
 
 // closeStore waits for in-flight handlers, then closes the ledger.

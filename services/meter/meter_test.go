@@ -386,7 +386,7 @@ func TestReserveSettle(t *testing.T) {
 			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
-		// Limits are not enforced yet: grants carry an empty, non-null window list.
+		// Without plans every reservation is granted with an empty, non-null window list.
 		want := `{"windows":[]}`
 		if c.subject == h.subj.MeterReserve() {
 			want = `{"granted":true,"windows":[]}`
@@ -492,8 +492,8 @@ func TestMigrate(t *testing.T) {
 				t.Fatalf("Migrate run %d: %v", i+1, err)
 			}
 		}
-		if n := dbtest.QueryInt(t, url, path, "SELECT count(*) FROM schema_migrations"); n != 1 {
-			t.Fatalf("schema_migrations has %d rows, want 1", n)
+		if n := dbtest.QueryInt(t, url, path, "SELECT count(*) FROM schema_migrations"); n != 2 {
+			t.Fatalf("schema_migrations has %d rows, want 2", n)
 		}
 		if n := dbtest.QueryInt(t, url, path, "SELECT count(*) FROM usage_records"); n != 0 {
 			t.Fatalf("usage_records has %d rows, want 0", n)

@@ -140,6 +140,7 @@ func (c *Consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
 	// the batch it already pulled.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.WriteTimeout)
 	defer cancel()
+	began := time.Now()
 	n, err := c.cfg.Writer.InsertBatch(wctx, recs)
 	if err != nil {
 		delay := c.backoff()
@@ -160,7 +161,8 @@ func (c *Consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
 			c.log.Warn("usage ack failed after commit", "err", err)
 		}
 	}
-	c.log.Debug("usage batch stored", "messages", len(good), "new", n, "duplicates", int64(len(recs))-n)
+	c.log.Debug("usage batch stored", "messages", len(good), "new", n, "duplicates", int64(len(recs))-n,
+		"write", time.Since(began))
 	return nil
 }
 

@@ -4,7 +4,11 @@
 //
 // Writes are idempotent by request id: inserting a record whose request id
 // is already stored is a no-op, so a redelivered usage message never counts
-// twice.
+// twice. In Postgres, usage_records is partitioned by UTC day of
+// finished_at with primary key (request_id, finished_at): a record is
+// immutable, so a redelivery has the same finished_at, lands in the same
+// partition and collides with itself. The hourly rollups in usage_hourly
+// are updated from the rows actually inserted, in the same statement.
 //
 // SQLite dialect notes: cached and estimated are INTEGER 0/1, and
 // started_at and finished_at are INTEGER milliseconds since the Unix epoch,

@@ -19,7 +19,8 @@ var _ Store = (*pgStore)(nil)
 // may set with search_path=<schema>).
 type pgStore struct {
 	pool       *pgxpool.Pool
-	migrations fs.FS // root holding dirPG; the embedded files unless a test swaps them
+	parts      sync.Map // "2006-01-02" -> struct{}: partitions known to exist
+	migrations fs.FS    // root holding dirPG; the embedded files unless a test swaps them
 	closeOnce  sync.Once
 }
 
@@ -33,21 +34,47 @@ const pgCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )`
 
-// pgInsert inserts a whole batch in one statement from parallel arrays.
-const pgInsert = `INSERT INTO usage_records (request_id, sub, issuer, tenant, channel_id, key_id, model_id,
-	provider, conversation_id, input_tokens, output_tokens, total_tokens, cached, estimated, status,
+// pgInsert inserts a whole batch in one statement from parallel arrays,
+// and adds the rows it actually inserted (not the duplicates) to the
+// hourly rollups in the same statement.
+const pgInsert = `WITH ins AS (
+INSERT INTO usage_records (request_id, sub, issuer, tenant, channel_id, key_id, model_id,
+	provider, conversation_id, input_tokens, output_tokens, total_tokens, cost_micro_usd, cached, estimated, status,
 	started_at, finished_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-	$8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::boolean[], $14::boolean[],
-	$15::text[], $16::timestamptz[], $17::timestamptz[])
-ON CONFLICT (request_id) DO NOTHING`
+	$8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::boolean[], $15::boolean[],
+	$16::text[], $17::timestamptz[], $18::timestamptz[])
+ON CONFLICT (request_id, finished_at) DO NOTHING
+RETURNING tenant, sub, issuer, key_id, model_id, input_tokens, output_tokens, total_tokens, cost_micro_usd, cached, finished_at
+), roll AS (
+INSERT INTO usage_hourly AS h (hour, tenant, sub, issuer, key_id, model_id, requests, cached, input_tokens,
+	output_tokens, total_tokens, cost_micro_usd)
+SELECT date_trunc('hour', finished_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', tenant, sub, issuer, key_id, model_id,
+	count(*), count(*) FILTER (WHERE cached), sum(input_tokens), sum(output_tokens), sum(total_tokens), sum(cost_micro_usd)
+FROM ins GROUP BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (hour, tenant, sub, issuer, key_id, model_id) DO UPDATE SET
+	requests = h.requests + EXCLUDED.requests, cached = h.cached + EXCLUDED.cached,
+	input_tokens = h.input_tokens + EXCLUDED.input_tokens, output_tokens = h.output_tokens + EXCLUDED.output_tokens,
+	total_tokens = h.total_tokens + EXCLUDED.total_tokens, cost_micro_usd = h.cost_micro_usd + EXCLUDED.cost_micro_usd
+)
+SELECT count(*) FROM ins`
 
-// pgGroupExpr maps a GroupBy value to its SQL expression.
-var pgGroupExpr = map[string]string{
-	GroupNone:  `''`,
-	GroupModel: `model_id`,
-	GroupHour:  `to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24":00:00Z"')`,
-	GroupDay:   `to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`,
+// pgGroupExpr maps a GroupBy value to its SQL expression over a time
+// column.
+func pgGroupExpr(group, ts string) string {
+	switch group {
+	case GroupModel:
+		return `model_id`
+	case GroupUser:
+		return `sub`
+	case GroupKey:
+		return `key_id`
+	case GroupHour:
+		return `to_char(` + ts + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24":00:00Z"')`
+	case GroupDay:
+		return `to_char(` + ts + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
+	}
+	return `''`
 }
 
 func openPG(ctx context.Context, url string) (*pgStore, error) {
@@ -137,38 +164,114 @@ func (s *pgStore) InsertBatch(ctx context.Context, recs []bus.UsageRecord) (int6
 	var (
 		ids, subs, issuers, tenants, cids = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		kids, models, providers, convs    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		ins, outs, totals                 = make([]int64, n), make([]int64, n), make([]int64, n)
+		ins, outs, totals, costs          = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		cached, estimated                 = make([]bool, n), make([]bool, n)
 		statuses                          = make([]string, n)
 		started, finished                 = make([]time.Time, n), make([]time.Time, n)
 	)
+	days := map[string]time.Time{}
 	for i, r := range recs {
 		ids[i], subs[i], issuers[i], tenants[i], cids[i] = r.RequestID, r.Sub, r.Issuer, r.Tenant, r.ChannelID
 		kids[i], models[i], providers[i], convs[i] = r.KeyID, r.ModelID, r.Provider, r.ConversationID
-		ins[i], outs[i], totals[i] = r.InputTokens, r.OutputTokens, r.TotalTokens
+		ins[i], outs[i], totals[i], costs[i] = r.InputTokens, r.OutputTokens, r.TotalTokens, r.CostMicroUSD
 		cached[i], estimated[i], statuses[i] = r.Cached, r.Estimated, r.Status
 		started[i], finished[i] = r.StartedAt.UTC(), r.FinishedAt.UTC()
+		day := finished[i].Truncate(24 * time.Hour)
+		days[day.Format(time.DateOnly)] = day
 	}
-	tag, err := s.pool.Exec(ctx, pgInsert, ids, subs, issuers, tenants, cids, kids, models, providers, convs,
-		ins, outs, totals, cached, estimated, statuses, started, finished)
+	for key, day := range days {
+		if err := s.ensurePartition(ctx, key, day); err != nil {
+			return 0, fmt.Errorf("ledger: postgres insert %d records: %w", n, err)
+		}
+	}
+	var inserted int64
+	err := s.pool.QueryRow(ctx, pgInsert, ids, subs, issuers, tenants, cids, kids, models, providers, convs,
+		ins, outs, totals, costs, cached, estimated, statuses, started, finished).Scan(&inserted)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: postgres insert %d records: %w", n, err)
 	}
-	return tag.RowsAffected(), nil
+	return inserted, nil
 }
+
+// ensurePartition creates the partition of day (UTC midnight) unless
+// this store already knows it exists.
+func (s *pgStore) ensurePartition(ctx context.Context, key string, day time.Time) error {
+	if _, ok := s.parts.Load(key); ok {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT gatehouse_ensure_partition($1::date)`, key); err != nil {
+		return fmt.Errorf("partition %s: %w", key, err)
+	}
+	s.parts.Store(key, struct{}{})
+	return nil
+}
+
+// EnsurePartitions creates the daily partitions of the UTC days from
+// now's through days days ahead.
+func (s *pgStore) EnsurePartitions(ctx context.Context, now time.Time, days int) error {
+	today := now.UTC().Truncate(24 * time.Hour)
+	for i := 0; i <= days; i++ {
+		day := today.AddDate(0, 0, i)
+		if err := s.ensurePartition(ctx, day.Format(time.DateOnly), day); err != nil {
+			return fmt.Errorf("ledger: postgres: %w", err)
+		}
+	}
+	return nil
+}
+
+// DropPartitionsBefore drops the daily partitions of UTC days before
+// cutoff's day (their records, not the rollups) and returns their names.
+func (s *pgStore) DropPartitionsBefore(ctx context.Context, cutoff time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'usage_records'::regclass ORDER BY c.relname`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: postgres list partitions: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("ledger: postgres list partitions: %w", err)
+	}
+	limit := "usage_records_p" + cutoff.UTC().Format("20060102")
+	var dropped []string
+	for _, name := range names {
+		if len(name) != len(limit) || name >= limit {
+			continue
+		}
+		if _, err := s.pool.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{name}.Sanitize()); err != nil {
+			return dropped, fmt.Errorf("ledger: postgres drop partition %s: %w", name, err)
+		}
+		s.parts.Delete(name[len("usage_records_p"):len("usage_records_p")+4] + "-" + name[len(name)-4:len(name)-2] + "-" + name[len(name)-2:])
+		dropped = append(dropped, name)
+	}
+	return dropped, nil
+}
+
+// hourAligned reports whether t is on a whole UTC hour.
+func hourAligned(t time.Time) bool { return t.Equal(t.Truncate(time.Hour)) }
 
 func (s *pgStore) Usage(ctx context.Context, q Query) ([]bus.UsageRow, error) {
 	if err := q.validate(); err != nil {
 		return nil, err
 	}
-	sql := `SELECT ` + pgGroupExpr[q.GroupBy] + ` AS grp, count(*), coalesce(sum(input_tokens), 0)::bigint,
+	// Whole hours are answered from the hourly rollups; anything finer
+	// reads the records.
+	var sql string
+	if hourAligned(q.From) && hourAligned(q.To) {
+		sql = `SELECT ` + pgGroupExpr(q.GroupBy, "hour") + ` AS grp, coalesce(sum(requests), 0)::bigint,
+	coalesce(sum(input_tokens), 0)::bigint, coalesce(sum(output_tokens), 0)::bigint, coalesce(sum(total_tokens), 0)::bigint
+FROM usage_hourly
+WHERE ($1::bool OR (sub = $2 AND ($3::text = '' OR issuer = $3::text))) AND hour >= $4 AND hour < $5`
+	} else {
+		sql = `SELECT ` + pgGroupExpr(q.GroupBy, "finished_at") + ` AS grp, count(*), coalesce(sum(input_tokens), 0)::bigint,
 	coalesce(sum(output_tokens), 0)::bigint, coalesce(sum(total_tokens), 0)::bigint
 FROM usage_records
-WHERE sub = $1 AND ($2::text = '' OR issuer = $2::text) AND finished_at >= $3 AND finished_at < $4`
+WHERE ($1::bool OR (sub = $2 AND ($3::text = '' OR issuer = $3::text))) AND finished_at >= $4 AND finished_at < $5`
+	}
 	if q.GroupBy != GroupNone {
 		sql += ` GROUP BY grp ORDER BY grp`
 	}
-	rows, err := s.pool.Query(ctx, sql, q.Sub, q.Issuer, q.From.UTC(), q.To.UTC())
+	rows, err := s.pool.Query(ctx, sql, q.All, q.Sub, q.Issuer, q.From.UTC(), q.To.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("ledger: postgres usage: %w", err)
 	}
@@ -183,6 +286,30 @@ WHERE sub = $1 AND ($2::text = '' OR issuer = $2::text) AND finished_at >= $3 AN
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: postgres usage: %w", err)
+	}
+	return out, nil
+}
+
+func (s *pgStore) UsageBuckets(ctx context.Context, f Filter, from time.Time, width time.Duration) ([]Bucket, error) {
+	cond, args := f.where(3)
+	sql := `SELECT to_timestamp(floor(extract(epoch FROM finished_at) / $1) * $1) AS slot, count(*),
+	coalesce(sum(input_tokens), 0)::bigint, coalesce(sum(output_tokens), 0)::bigint,
+	coalesce(sum(total_tokens), 0)::bigint, coalesce(sum(cost_micro_usd), 0)::bigint
+FROM usage_records WHERE finished_at >= $2 AND ` + cond + ` GROUP BY slot ORDER BY slot`
+	rows, err := s.pool.Query(ctx, sql, append([]any{width.Seconds(), from.UTC()}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: postgres usage buckets: %w", err)
+	}
+	var (
+		out []Bucket
+		b   Bucket
+	)
+	_, err = pgx.ForEachRow(rows, []any{&b.Start, &b.Requests, &b.InputTokens, &b.OutputTokens, &b.TotalTokens, &b.CostMicroUSD}, func() error {
+		out = append(out, b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: postgres usage buckets: %w", err)
 	}
 	return out, nil
 }

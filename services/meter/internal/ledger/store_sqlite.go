@@ -44,15 +44,17 @@ const sqliteCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 )`
 
 const sqliteInsert = `INSERT INTO usage_records (request_id, sub, issuer, tenant, channel_id, key_id, model_id,
-	provider, conversation_id, input_tokens, output_tokens, total_tokens, cached, estimated, status,
+	provider, conversation_id, input_tokens, output_tokens, total_tokens, cost_micro_usd, cached, estimated, status,
 	started_at, finished_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (request_id) DO NOTHING`
 
 // sqliteGroupExpr maps a GroupBy value to its SQL expression.
 var sqliteGroupExpr = map[string]string{
 	GroupNone:  `''`,
 	GroupModel: `model_id`,
+	GroupUser:  `sub`,
+	GroupKey:   `key_id`,
 	GroupHour:  `strftime('%Y-%m-%dT%H:00:00Z', finished_at / 1000, 'unixepoch')`,
 	GroupDay:   `strftime('%Y-%m-%d', finished_at / 1000, 'unixepoch')`,
 }
@@ -189,7 +191,7 @@ func (s *sqliteStore) insert(ctx context.Context, recs []bus.UsageRecord) (int64
 	var total int64
 	for _, r := range recs {
 		res, err := stmt.ExecContext(ctx, r.RequestID, r.Sub, r.Issuer, r.Tenant, r.ChannelID, r.KeyID, r.ModelID,
-			r.Provider, r.ConversationID, r.InputTokens, r.OutputTokens, r.TotalTokens, boolInt(r.Cached),
+			r.Provider, r.ConversationID, r.InputTokens, r.OutputTokens, r.TotalTokens, r.CostMicroUSD, boolInt(r.Cached),
 			boolInt(r.Estimated), r.Status, r.StartedAt.UnixMilli(), r.FinishedAt.UnixMilli())
 		if err != nil {
 			return 0, err
@@ -213,11 +215,11 @@ func (s *sqliteStore) Usage(ctx context.Context, q Query) ([]bus.UsageRow, error
 	query := `SELECT ` + sqliteGroupExpr[q.GroupBy] + ` AS grp, count(*), coalesce(sum(input_tokens), 0),
 	coalesce(sum(output_tokens), 0), coalesce(sum(total_tokens), 0)
 FROM usage_records
-WHERE sub = ?1 AND (?2 = '' OR issuer = ?2) AND finished_at >= ?3 AND finished_at < ?4`
+WHERE (?5 OR (sub = ?1 AND (?2 = '' OR issuer = ?2))) AND finished_at >= ?3 AND finished_at < ?4`
 	if q.GroupBy != GroupNone {
 		query += ` GROUP BY grp ORDER BY grp`
 	}
-	rows, err := s.r.QueryContext(ctx, query, q.Sub, q.Issuer, q.From.UnixMilli(), q.To.UnixMilli())
+	rows, err := s.r.QueryContext(ctx, query, q.Sub, q.Issuer, q.From.UnixMilli(), q.To.UnixMilli(), q.All)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: sqlite usage: %w", err)
 	}
@@ -235,6 +237,35 @@ WHERE sub = ?1 AND (?2 = '' OR issuer = ?2) AND finished_at >= ?3 AND finished_a
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("ledger: sqlite usage: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqliteStore) UsageBuckets(ctx context.Context, f Filter, from time.Time, width time.Duration) ([]Bucket, error) {
+	cond, args := f.where(0)
+	w := width.Milliseconds()
+	query := `SELECT (finished_at / ?) * ? AS slot, count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+	coalesce(sum(total_tokens), 0), coalesce(sum(cost_micro_usd), 0)
+FROM usage_records WHERE finished_at >= ? AND ` + cond + ` GROUP BY slot ORDER BY slot`
+	rows, err := s.r.QueryContext(ctx, query, append([]any{w, w, from.UnixMilli()}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: sqlite usage buckets: %w", err)
+	}
+	defer rows.Close()
+	var out []Bucket
+	for rows.Next() {
+		var (
+			b    Bucket
+			slot int64
+		)
+		if err := rows.Scan(&slot, &b.Requests, &b.InputTokens, &b.OutputTokens, &b.TotalTokens, &b.CostMicroUSD); err != nil {
+			return nil, fmt.Errorf("ledger: sqlite usage buckets: %w", err)
+		}
+		b.Start = time.UnixMilli(slot).UTC()
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: sqlite usage buckets: %w", err)
 	}
 	return out, nil
 }

@@ -1,10 +1,12 @@
 // Package quota is meter's reserve/settle layer. [Quota] is what the
 // micro endpoints call; requests reach it already validated.
 //
-// Limits are not enforced yet: the only implementation, [Unlimited],
-// grants every reservation with no windows and settles to no windows.
-// Plans with rolling windows kept in JetStream KV (compare-and-set) will
-// be another implementation of the same interface.
+// [Unlimited] grants everything and is used when no plan is configured.
+// [KV] enforces plans atomically across any number of meter replicas:
+// each subject (an API key, a user or a tenant) has one JetStream KV key
+// holding its windows and open reservations, updated by compare-and-set
+// on the key's revision and retried on conflict. A missing key is rebuilt
+// from the ledger.
 package quota
 
 import (

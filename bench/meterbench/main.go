@@ -1,0 +1,298 @@
+// Command meterbench measures the meter: reserve+settle latency through
+// the real micro endpoints with quota state in JetStream KV, and the
+// sustained rate at which usage records published to the USAGE stream
+// reach the Postgres ledger (partitioned, with hourly rollups).
+//
+//	go run ./bench/meterbench -mode quota -pairs 20000 -workers 1,8
+//	go run ./bench/meterbench -mode ledger -records 200000 -batch 5000 -replicas 1,2
+//
+// It starts an embedded NATS server and meter replicas in-process, on a
+// schema of its own in the Postgres at -db (dropped at the end). The load
+// generator, NATS, the meter and Postgres share one machine, so the
+// numbers are what this box does end to end, not the meter alone.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/pkg/identity"
+	"github.com/gatehouse-ai/gatehouse/services/meter"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func main() {
+	mode := flag.String("mode", "both", "quota, ledger or both")
+	db := flag.String("db", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "Postgres `url` (a schema of its own is created and dropped)")
+	pairs := flag.Int("pairs", 20000, "quota: reserve+settle pairs per run")
+	workers := flag.String("workers", "1,8", "quota: concurrent callers per run, comma-separated")
+	users := flag.Int("users", 0, "quota: distinct users (0 = one per worker; 1 = everyone contends on one key)")
+	records := flag.Int("records", 200000, "ledger: usage records per run")
+	batch := flag.Int("batch", 5000, "ledger: meter batch size")
+	replicas := flag.String("replicas", "1,2", "ledger: meter replicas per run, comma-separated")
+	plans := flag.Bool("plans", true, "quota: enforce a plan (false: no plans, the bare micro round trips as a baseline)")
+	flag.Parse()
+
+	if *mode == "quota" || *mode == "both" {
+		for _, w := range ints(*workers) {
+			benchQuota(*db, *pairs, w, *users, *plans)
+		}
+	}
+	if *mode == "ledger" || *mode == "both" {
+		for _, r := range ints(*replicas) {
+			benchLedger(*db, *records, *batch, r)
+		}
+	}
+}
+
+func ints(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			log.Fatalf("bad count %q", f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// env is one embedded NATS server and a fresh Postgres schema.
+type env struct {
+	srv    *server.Server
+	dir    string
+	dbURL  string
+	schema string
+	base   string
+}
+
+func newEnv(base string) *env {
+	dir, err := os.MkdirTemp("", "meterbench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Dir: dir, Port: -1, ReadyTimeout: 10 * time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	schema := "gh_bench_" + hex.EncodeToString(b[:])
+	exec(base, "CREATE SCHEMA "+schema)
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return &env{srv: srv, dir: dir, dbURL: base + sep + "search_path=" + schema, schema: schema, base: base}
+}
+
+func (e *env) close() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	_ = os.RemoveAll(e.dir)
+	exec(e.base, "DROP SCHEMA "+e.schema+" CASCADE")
+}
+
+func exec(url, sql string) {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		log.Fatalf("postgres: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, sql); err != nil {
+		log.Fatalf("postgres: %s: %v", sql, err)
+	}
+}
+
+func (e *env) conn(name string) *nats.Conn {
+	nc, err := bus.ConnectInProcess(e.srv, name, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return nc
+}
+
+// startMeters runs n meter replicas until the returned stop is called.
+func (e *env) startMeters(n int, cfg meter.Config) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var conns []*nats.Conn
+	for i := range n {
+		nc := e.conn(fmt.Sprintf("meter-%d", i))
+		conns = append(conns, nc)
+		svc, err := meter.New(cfg, nc)
+		if err != nil {
+			log.Fatal(err)
+		}
+		wg.Go(func() {
+			if err := svc.Run(ctx); err != nil {
+				log.Fatalf("meter: %v", err)
+			}
+		})
+	}
+	probe := e.conn("probe")
+	defer probe.Close()
+	for {
+		_, err := bus.Request[bus.ReserveResponse](context.Background(), probe, bus.NewSubjects("").MeterReserve(), bus.ReserveRequest{}, nil)
+		if _, ok := err.(*bus.ServiceError); ok {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}
+}
+
+// quiet discards logs unless MBENCH_DEBUG is set.
+func quiet() *slog.Logger {
+	if os.Getenv("MBENCH_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// benchQuota times reserve+settle pairs from w concurrent callers.
+func benchQuota(db string, pairs, w, users int, plans bool) {
+	e := newEnv(db)
+	defer e.close()
+	huge := int64(1) << 50
+	cfg := meter.Config{Logger: quiet(), DatabaseURL: e.dbURL}
+	if plans {
+		cfg.Quota = meter.QuotaConfig{
+			Plans: map[string]meter.Plan{"bench": {
+				Rolling24h: meter.Limits{TotalTokens: huge}, Day: meter.Limits{TotalTokens: huge},
+				Month: meter.Limits{SpendMicroUSD: huge}, Minute: meter.Limits{Requests: huge},
+			}},
+			Defaults: meter.Assignment{User: "bench"},
+		}
+	}
+	stop := e.startMeters(1, cfg)
+	defer stop()
+	nc := e.conn("callers")
+	defer nc.Close()
+	subj := bus.NewSubjects("")
+	if users == 0 {
+		users = w
+	}
+	var (
+		mu   sync.Mutex
+		lats = make([]time.Duration, 0, pairs)
+		wg   sync.WaitGroup
+	)
+	per := pairs / w
+	start := time.Now()
+	for i := range w {
+		wg.Go(func() {
+			who := identity.Identity{Sub: fmt.Sprintf("user-%d", i%users), Issuer: "bench", ChannelID: "c"}
+			local := make([]time.Duration, 0, per)
+			ctx := context.Background()
+			for j := range per {
+				id := fmt.Sprintf("w%d-%d", i, j)
+				t0 := time.Now()
+				r, err := bus.Request[bus.ReserveResponse](ctx, nc, subj.MeterReserve(), bus.ReserveRequest{RequestID: id, Identity: who, ModelID: "m", InputTokens: 100, MaxOutputTokens: 500, MaxCostMicroUSD: 900}, nil)
+				if err != nil || !r.Granted {
+					log.Fatalf("reserve: %+v %v", r, err)
+				}
+				if _, err := bus.Request[bus.SettleResponse](ctx, nc, subj.MeterSettle(), bus.SettleRequest{RequestID: id, Identity: who, ModelID: "m", Usage: bus.Usage{InputTokens: 100, OutputTokens: 200, TotalTokens: 300}, CostMicroUSD: 400}, nil); err != nil {
+					log.Fatalf("settle: %v", err)
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lats)
+	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(float64(len(lats))*p))] }
+	fmt.Printf("quota reserve+settle: plans=%t workers=%d users=%d pairs=%d  p50=%s p90=%s p99=%s max=%s  %.0f pairs/s\n",
+		plans, w, users, len(lats), pct(0.50), pct(0.90), pct(0.99), lats[len(lats)-1], float64(len(lats))/elapsed.Seconds())
+}
+
+// benchLedger publishes records to USAGE and times until the ledger holds
+// them all.
+func benchLedger(db string, records, batch, replicas int) {
+	e := newEnv(db)
+	defer e.close()
+	// Publish first, then start the meters: the stream is a backlog the
+	// ledger drains as fast as it can (sustained write rate).
+	pub := e.conn("producer")
+	defer pub.Close()
+	js, err := jetstream.New(pub)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	subj := bus.NewSubjects("")
+	if err := bus.EnsureStreams(ctx, js, subj); err != nil {
+		log.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for i := range records {
+		r := bus.UsageRecord{
+			RequestID: fmt.Sprintf("req-%08d", i), Sub: fmt.Sprintf("user-%d", i%1000), Issuer: "https://issuer",
+			Tenant: fmt.Sprintf("tenant-%d", i%10), ChannelID: "c", ModelID: []string{"m1", "m2", "m3"}[i%3], Provider: "p",
+			InputTokens: 100, OutputTokens: 200, TotalTokens: 300, CostMicroUSD: 42, Status: bus.UsageStatusOK,
+			StartedAt: now.Add(-time.Second), FinishedAt: now.Add(-time.Duration(i%7200) * time.Second),
+		}
+		data, _ := json.Marshal(r)
+		if _, err := js.PublishMsgAsync(&nats.Msg{Subject: subj.Usage(r.Tenant), Data: data, Header: nats.Header{bus.HeaderMsgID: {r.RequestID}}}); err != nil {
+			log.Fatal(err)
+		}
+		if i%10000 == 9999 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	<-js.PublishAsyncComplete()
+
+	start := time.Now()
+	stop := e.startMeters(replicas, meter.Config{Logger: quiet(), DatabaseURL: e.dbURL, BatchSize: batch, FlushInterval: 50 * time.Millisecond})
+	defer stop()
+	c, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for {
+		var n int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM usage_records").Scan(&n); err != nil {
+			log.Fatal(err)
+		}
+		if n >= records {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	var rolled int64
+	if err := c.QueryRow(ctx, "SELECT sum(requests) FROM usage_hourly").Scan(&rolled); err != nil || rolled != int64(records) {
+		log.Fatalf("rollups hold %d requests, want %d (%v)", rolled, records, err)
+	}
+	fmt.Printf("ledger: replicas=%d batch=%d records=%d  %s  %.0f records/s (includes meter start-up)\n",
+		replicas, batch, records, elapsed.Round(time.Millisecond), float64(records)/elapsed.Seconds())
+}
