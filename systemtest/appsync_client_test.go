@@ -46,7 +46,7 @@ type frameError struct {
 // appsyncClient speaks the AppSync Events WebSocket protocol the way the
 // aws-amplify client does, over a coder/websocket connection.
 type appsyncClient struct {
-	t       *testing.T
+	t       testing.TB
 	conn    *websocket.Conn
 	token   string
 	host    string
@@ -54,7 +54,7 @@ type appsyncClient struct {
 }
 
 // httpClientTrusting returns an HTTP client that trusts the PEM CA at caFile.
-func httpClientTrusting(t *testing.T, caFile string) *http.Client {
+func httpClientTrusting(t testing.TB, caFile string) *http.Client {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pem, err := os.ReadFile(caFile)
@@ -68,7 +68,7 @@ func httpClientTrusting(t *testing.T, caFile string) *http.Client {
 }
 
 // dialAppSync connects as the holder of token and completes connection_init.
-func dialAppSync(ctx context.Context, t *testing.T, baseURL, caFile, token string) *appsyncClient {
+func dialAppSync(ctx context.Context, t testing.TB, baseURL, caFile, token string) *appsyncClient {
 	t.Helper()
 	c, err := tryDialAppSync(ctx, t, baseURL, caFile, token)
 	if err != nil {
@@ -77,7 +77,7 @@ func dialAppSync(ctx context.Context, t *testing.T, baseURL, caFile, token strin
 	return c
 }
 
-func tryDialAppSync(ctx context.Context, t *testing.T, baseURL, caFile, token string) (*appsyncClient, error) {
+func tryDialAppSync(ctx context.Context, t testing.TB, baseURL, caFile, token string) (*appsyncClient, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return nil, err
@@ -197,7 +197,7 @@ func (c *appsyncClient) answer(ctx context.Context, id string) frame {
 
 // eventText returns the text of a data frame's event: AppSync sends it as a
 // JSON string holding JSON.
-func eventText(t *testing.T, f frame) string {
+func eventText(t testing.TB, f frame) string {
 	t.Helper()
 	var s string
 	if err := json.Unmarshal(f.Event, &s); err == nil {

@@ -30,7 +30,7 @@ const defaultTestDatabaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=
 // postgresSchema creates a schema of its own on the test Postgres and
 // returns a URL whose search_path points at it; the schema is dropped when
 // the test ends. Without Postgres the test skips, or fails under CI=true.
-func postgresSchema(t *testing.T) string {
+func postgresSchema(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(testDatabaseURLEnv)
 	if base == "" {
@@ -73,7 +73,7 @@ func postgresSchema(t *testing.T) string {
 }
 
 // devConfig is a configuration for an in-process system on free ports.
-func devConfig(t *testing.T, databaseURL string) config.Config {
+func devConfig(t testing.TB, databaseURL string) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.LogLevel = "warn"
@@ -84,7 +84,7 @@ func devConfig(t *testing.T, databaseURL string) config.Config {
 }
 
 // startDev runs `gatehouse dev` in-process until the test ends.
-func startDev(t *testing.T, cfg config.Config) *stack.Dev {
+func startDev(t testing.TB, cfg config.Config) *stack.Dev {
 	t.Helper()
 	dev, err := stack.NewDev(cfg, testLogger(t))
 	if err != nil {
@@ -116,7 +116,7 @@ func startDev(t *testing.T, cfg config.Config) *stack.Dev {
 
 // referenceRequest is what the reference browser client publishes: the
 // Events client JSON-encodes the string that the UI already JSON-encoded.
-func referenceRequest(t *testing.T, text, model, conversation string) string {
+func referenceRequest(t testing.TB, text, model, conversation string) string {
 	t.Helper()
 	obj := map[string]any{
 		"messages":       []any{map[string]any{"role": "user", "content": []any{map[string]any{"text": text}}}},
@@ -136,7 +136,7 @@ func referenceRequest(t *testing.T, text, model, conversation string) string {
 
 // collectAnswer reads data frames for subscription subID until the final
 // metadata event or an error event, and returns the decoded events.
-func collectAnswer(ctx context.Context, t *testing.T, c *appsyncClient, subID string) []bus.Event {
+func collectAnswer(ctx context.Context, t testing.TB, c *appsyncClient, subID string) []bus.Event {
 	t.Helper()
 	var events []bus.Event
 	for {
@@ -166,7 +166,7 @@ type ledgerRow struct {
 
 // waitLedgerRows polls the ledger until requestID has at least one row, and
 // returns all its rows.
-func waitLedgerRows(t *testing.T, driver, dsn, requestID string) []ledgerRow {
+func waitLedgerRows(t testing.TB, driver, dsn, requestID string) []ledgerRow {
 	t.Helper()
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -210,7 +210,7 @@ func queryRows(db *sql.DB, q, requestID string) ([]ledgerRow, error) {
 }
 
 // countLedgerRows counts every row in the ledger.
-func countLedgerRows(t *testing.T, driver, dsn string) int {
+func countLedgerRows(t testing.TB, driver, dsn string) int {
 	t.Helper()
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -226,7 +226,7 @@ func countLedgerRows(t *testing.T, driver, dsn string) int {
 
 // testLogger sends warnings and errors to the test log, so a failing test
 // shows what the services said.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
