@@ -24,6 +24,8 @@ Usage:
   gatehouse dev [flags]                 run everything in one process (embedded NATS, SQLite, TLS on :8443)
   gatehouse edge|authz|chat|meter|cache run one service against NATS_URL
   gatehouse token --sub NAME [flags]    mint a development token
+  gatehouse keys create|list|revoke     manage API keys (talks to authz over NATS)
+  gatehouse usage [flags]               usage from the ledger (--group-by, --csv, --json)
   gatehouse migrate                     apply ledger migrations and exit
   gatehouse config                      print the effective configuration (secrets masked)
   gatehouse healthcheck [--url URL]     exit 0 when the edge answers /readyz (for container health checks)
