@@ -28,6 +28,9 @@ type Chat struct {
 	RetryBackoff time.Duration `yaml:"retry_backoff"`
 	// FirstTokenTimeout bounds the wait for a model's first token. 0 means 60s.
 	FirstTokenTimeout time.Duration `yaml:"first_token_timeout"`
+	// AuthzTimeout bounds asking authz whether the caller may use the model
+	// (chat fails closed when it expires). 0 means 1s.
+	AuthzTimeout time.Duration `yaml:"authz_timeout"`
 }
 
 // ChatProvider is one upstream.
@@ -112,6 +115,9 @@ func (c Chat) validate() []error {
 	}
 	if c.RetryBackoff < 0 {
 		errs = append(errs, errors.New("chat.retry_backoff: must not be negative"))
+	}
+	if c.AuthzTimeout < 0 {
+		errs = append(errs, errors.New("chat.authz_timeout: must not be negative (0 means 1s)"))
 	}
 	if c.FirstTokenTimeout < 0 {
 		errs = append(errs, errors.New("chat.first_token_timeout: must not be negative"))

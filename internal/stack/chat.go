@@ -24,6 +24,7 @@ func ChatConfig(prefix string, c config.Chat, log *slog.Logger) chat.Config {
 		RetryAttempts:     c.RetryAttempts,
 		RetryBackoff:      c.RetryBackoff,
 		FirstTokenTimeout: c.FirstTokenTimeout,
+		AuthzTimeout:      c.AuthzTimeout,
 	}
 	for _, p := range c.Providers {
 		out.Providers = append(out.Providers, chat.ProviderConfig{

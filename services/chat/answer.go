@@ -26,11 +26,11 @@ type job struct {
 	started time.Time
 }
 
-// answer runs a validated request: cache lookup, reservation, streaming,
+// answer runs a validated request: model authorization, cache lookup, reservation, streaming,
 // settlement, the final event, the usage record and the cache store.
 //
-// ctx ends only when Run's drain grace period is over. Calls to meter,
-// cache and JetStream use a context without its cancellation, bounded by
+// ctx ends only when Run's drain grace period is over. Calls to authz,
+// meter, cache and JetStream use a context without its cancellation, bounded by
 // their own timeouts, so a cancelled answer is still settled and recorded.
 func (s *Service) answer(ctx context.Context, j *job) {
 	genCtx, cancel := context.WithCancel(ctx)
@@ -41,6 +41,9 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	}
 	defer s.flights.unregister(j.reqID)
 	bg := context.WithoutCancel(ctx)
+	if !s.authorize(bg, j) {
+		return
+	}
 
 	primary := s.upstreams[j.v.model.Provider]
 	inTokens, _ := primary.p.InputTokens(s.newCall(j, j.v.model))

@@ -17,6 +17,7 @@ const (
 	DefaultConcurrency   = 32
 	DefaultMeterTimeout  = 2 * time.Second
 	DefaultCacheTimeout  = 500 * time.Millisecond
+	DefaultAuthzTimeout  = time.Second
 	DefaultMaxMessages   = 200
 	DefaultMaxInputBytes = 512 << 10
 	DefaultDrainTimeout  = 30 * time.Second
@@ -63,6 +64,13 @@ const (
 	MaxRetryBackoff = 5 * time.Second
 	// MaxRetryAttempts bounds [Config.RetryAttempts].
 	MaxRetryAttempts = 10
+	// DecisionCacheTTL is how long a replica reuses authz's allow of a
+	// model for the same caller (same issuer, sub, API key, plan, groups
+	// and tenant) without asking again; never past the caller's
+	// credential expiry. A revocation drops matching entries at once.
+	DecisionCacheTTL = 30 * time.Second
+	// MaxCachedDecisions bounds the allow decisions one replica caches.
+	MaxCachedDecisions = 16384
 )
 
 // Provider types a [ProviderConfig.Type] may take.
@@ -140,6 +148,11 @@ type Config struct {
 	// CacheTimeout bounds one cache lookup or store. Default
 	// [DefaultCacheTimeout].
 	CacheTimeout time.Duration
+	// AuthzTimeout bounds the model access check of one request (a
+	// [bus.ModelCheckRequest] to authz). When authz does not answer in
+	// time the request fails closed with internal_error. Default
+	// [DefaultAuthzTimeout].
+	AuthzTimeout time.Duration
 	// DisableCache turns the response cache off (lookups and stores).
 	// The zero value caches.
 	DisableCache bool
@@ -178,6 +191,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CacheTimeout == 0 {
 		c.CacheTimeout = DefaultCacheTimeout
+	}
+	if c.AuthzTimeout == 0 {
+		c.AuthzTimeout = DefaultAuthzTimeout
 	}
 	if c.MaxMessages == 0 {
 		c.MaxMessages = DefaultMaxMessages
@@ -224,6 +240,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: MeterTimeout %s is negative", ErrInvalidConfig, c.MeterTimeout)
 	case c.CacheTimeout < 0:
 		return fmt.Errorf("%w: CacheTimeout %s is negative", ErrInvalidConfig, c.CacheTimeout)
+	case c.AuthzTimeout < 0:
+		return fmt.Errorf("%w: AuthzTimeout %s is negative", ErrInvalidConfig, c.AuthzTimeout)
 	case c.MaxMessages < 1:
 		return fmt.Errorf("%w: MaxMessages %d must be at least 1", ErrInvalidConfig, c.MaxMessages)
 	case c.MaxInputBytes < 1:

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 )
 
-// contracts are small stand-ins for meter and cache that answer on their
+// contracts are small stand-ins for authz, meter and cache that answer on their
 // real subjects with the pkg/bus wire types and record what they were
 // asked. Whole-system tests with the real services live in the root module.
 type contracts struct {
@@ -21,11 +21,13 @@ type contracts struct {
 	puts     []bus.CachePutRequest
 	entries  map[string]bus.CacheEntry
 	refusal  *bus.QuotaRefusal // when set, reserve refuses with it
+	checks   []bus.ModelCheckRequest
+	denials  map[string]string // model -> reason: the stand-in authz denies it
 }
 
 // contractOpts chooses which stand-ins run.
 type contractOpts struct {
-	noMeter, noCache bool
+	noMeter, noCache, noAuthz bool
 }
 
 // testWindow is the quota window the stand-in meter reports; Used grows
@@ -34,7 +36,7 @@ var testWindow = bus.QuotaWindow{Scope: "user", Window: "rolling24h", Metric: "t
 
 func startContracts(t testing.TB, nc *nats.Conn, prefix string, o contractOpts) *contracts {
 	t.Helper()
-	c := &contracts{entries: map[string]bus.CacheEntry{}}
+	c := &contracts{entries: map[string]bus.CacheEntry{}, denials: map[string]string{}}
 	s := bus.NewSubjects(prefix)
 	type endpoint struct {
 		name, subject string
@@ -51,6 +53,26 @@ func startContracts(t testing.TB, nc *nats.Conn, prefix string, o contractOpts) 
 				t.Fatal(err)
 			}
 		}
+	}
+	if !o.noAuthz {
+		add("test-authz", bus.QueueAuthz, []endpoint{
+			{"check", s.AuthzCheck(), func(r micro.Request) {
+				var in bus.ModelCheckRequest
+				if err := json.Unmarshal(r.Data(), &in); err != nil || in.Op != bus.OpInvoke {
+					_ = r.Error(bus.CodeBadRequest, "the stand-in authz answers invoke checks only", nil)
+					return
+				}
+				c.mu.Lock()
+				c.checks = append(c.checks, in)
+				reason, denied := c.denials[in.Model]
+				c.mu.Unlock()
+				if denied {
+					bus.Respond(r, bus.CheckResponse{Reason: reason})
+					return
+				}
+				bus.Respond(r, bus.CheckResponse{Allow: true})
+			}},
+		})
 	}
 	if !o.noMeter {
 		add("test-meter", bus.QueueMeter, []endpoint{
@@ -123,4 +145,30 @@ func (c *contracts) snapshot() (reserves []bus.ReserveRequest, settles []bus.Set
 	return append([]bus.ReserveRequest(nil), c.reserves...),
 		append([]bus.SettleRequest(nil), c.settles...),
 		append([]bus.CachePutRequest(nil), c.puts...)
+}
+
+// deny makes the stand-in authz refuse model with reason ("" allows it
+// again).
+func (c *contracts) deny(model, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if reason == "" {
+		delete(c.denials, model)
+		return
+	}
+	c.denials[model] = reason
+}
+
+// checked returns a copy of the invoke checks the stand-in authz answered.
+func (c *contracts) checked() []bus.ModelCheckRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]bus.ModelCheckRequest(nil), c.checks...)
+}
+
+// cacheGets returns how many cache lookups the stand-in cache answered.
+func (c *contracts) cacheGets() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.gets)
 }

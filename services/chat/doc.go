@@ -39,10 +39,22 @@
 //  3. Validation (messages, roles, text, model id or alias, maxTokens and
 //     the limits of [Config]); failure is one error event of type
 //     validation_error or model_not_found whose message names the field.
-//  4. Cache lookup (scope "user:"+identity.Subject()); any failure is a miss.
-//  5. Quota reservation with meter; a refusal is a quota_exceeded event, and
+//  4. Model access: authz is asked on [bus.Subjects.AuthzCheck] with a
+//     [bus.ModelCheckRequest] (op [bus.OpInvoke], the canonical model id)
+//     whether the caller may invoke the model (plan, groups, API key
+//     scope). A denial is one forbidden event ([bus.ErrTypeForbidden])
+//     naming the model and the reason, with no reservation and no usage
+//     record; if authz does not answer within [Config.AuthzTimeout] the
+//     request fails closed with internal_error. Allow decisions are
+//     cached per replica for [DecisionCacheTTL] (at most
+//     [MaxCachedDecisions]), keyed by issuer, sub, API key, plan, groups,
+//     tenant and model; a [bus.Revocation] on [bus.Subjects.AuthzRevoked]
+//     drops the matching ones at once. Fallback models named by the
+//     catalog are the operator's routing and are not checked separately.
+//  5. Cache lookup (scope "user:"+identity.Subject()); any failure is a miss.
+//  6. Quota reservation with meter; a refusal is a quota_exceeded event, and
 //     if meter does not answer the request fails closed with internal_error.
-//  6. The answer: messageStart, one contentBlockDelta per chunk,
+//  7. The answer: messageStart, one contentBlockDelta per chunk,
 //     contentBlockStop, messageStop (end_turn, max_tokens or cancelled),
 //     then settlement and the final metadata event with usage and the
 //     caller's quota windows. Every event carries conversationId, requestId
@@ -50,7 +62,7 @@
 //     with an upstream_error or upstream_throttled event (a guardrail
 //     intervention with guardrail_intervened) instead of the stop and
 //     metadata events.
-//  7. A [bus.UsageRecord] on [bus.Subjects.Usage] with Nats-Msg-Id set to
+//  8. A [bus.UsageRecord] on [bus.Subjects.Usage] with Nats-Msg-Id set to
 //     the request id (ok, cancelled or error; cached answers too), then,
 //     for a complete (end_turn) answer not served from the cache, a cache
 //     store.

@@ -21,14 +21,15 @@ import (
 // never an assertion about speed.
 const waitLimit = 10 * time.Second
 
-// harness is a chat service on its own NATS server with stand-in meter
-// and cache.
+// harness is a chat service on its own NATS server with stand-in authz,
+// meter and cache.
 type harness struct {
 	t    testing.TB
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	subj bus.Subjects
 	c    *contracts
+	svc  *chat.Service
 	stop func() // stops the service and checks Run's result; idempotent
 }
 
@@ -57,6 +58,7 @@ func newHarness(t testing.TB, cfg chat.Config, o contractOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.svc = svc
 	runCtx, stopRun := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(runCtx) }()

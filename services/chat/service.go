@@ -32,6 +32,7 @@ type Service struct {
 	models    catalog
 	upstreams map[string]*upstream
 	flights   *registry
+	allowed   *decisions
 	running   atomic.Bool
 }
 
@@ -69,11 +70,12 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		models:    models,
 		upstreams: upstreams,
 		flights:   newRegistry(),
+		allowed:   newDecisions(MaxCachedDecisions),
 	}, nil
 }
 
 // Run declares the streams and the shared durable consumer, subscribes to
-// cancellations and processes requests, at most [Config.Concurrency] at a
+// cancellations and revocations and processes requests, at most [Config.Concurrency] at a
 // time, until ctx ends. It then stops pulling, lets in-flight requests
 // finish for up to [Config.DrainTimeout], cancels those still running,
 // waits for them and returns nil. It returns an error only when start-up
@@ -96,6 +98,15 @@ func (s *Service) Run(ctx context.Context) error {
 	defer func() {
 		if err := cancelSub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			s.log.Warn("unsubscribe cancellations", "err", err)
+		}
+	}()
+	revokedSub, err := s.nc.Subscribe(s.subj.AuthzRevoked(), s.onRevoked)
+	if err != nil {
+		return fmt.Errorf("chat: subscribe to revocations: %w", err)
+	}
+	defer func() {
+		if err := revokedSub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			s.log.Warn("unsubscribe revocations", "err", err)
 		}
 	}()
 	modelsSvc, err := s.serveModels()
