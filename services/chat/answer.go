@@ -144,6 +144,11 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	if windows == nil {
 		windows = []bus.QuotaWindow{}
 	}
+	// Store a complete answer before the final event, so a caller who has
+	// seen the whole answer and asks again gets the cached one.
+	if collect && status == bus.UsageStatusOK && stopReason == provider.StopEndTurn {
+		s.cachePut(bg, key, bus.CacheEntry{ModelID: g.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log)
+	}
 	if status != bus.UsageStatusError {
 		j.em.emit(bus.Event{
 			Metadata:   &bus.Metadata{Usage: usage, Metrics: bus.Metrics{LatencyMs: time.Since(j.started).Milliseconds()}},
@@ -152,9 +157,6 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	}
 
 	s.publishUsage(bg, j, g.model, g.up.p.Name(), usage, cost, status)
-	if collect && status == bus.UsageStatusOK && stopReason == provider.StopEndTurn {
-		s.cachePut(bg, key, bus.CacheEntry{ModelID: g.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log)
-	}
 	j.log.Debug("answered", "status", status, "stopReason", stopReason, "cached", hit != nil,
 		"inputTokens", usage.InputTokens, "outputTokens", usage.OutputTokens)
 }
