@@ -10,6 +10,10 @@
 //
 //	go run ./bench/chatlatency -rates 200,500,1000 -duration 5s
 //
+// With -breakdown N it first times each bus step of the path (authz
+// verify and check, JetStream store, pull, double ack, cache get, meter
+// reserve) N times, one at a time (see breakdown.go).
+//
 // Everything runs in one process on one machine: the load generator, the
 // fake upstream and the whole gateway share the CPU, so the numbers are an
 // upper bound of what the gateway adds on a larger box.
@@ -36,6 +40,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/gatehouse-ai/gatehouse/internal/config"
 	"github.com/gatehouse-ai/gatehouse/internal/stack"
 	"github.com/gatehouse-ai/gatehouse/services/authz"
@@ -47,6 +53,7 @@ func main() {
 	chunks := flag.Int("chunks", 10, "content chunks per answer")
 	gap := flag.Duration("gap", 10*time.Millisecond, "upstream pause between chunks")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
+	steps := flag.Int("breakdown", 0, "before the rates, time each bus step of the chat path this many times, one at a time")
 	flag.Parse()
 
 	up := newUpstream(*chunks, *gap)
@@ -93,6 +100,14 @@ func main() {
 	// Warm up both paths (connections, JIT-free but caches and pools).
 	for _, t := range []target{direct, gateway} {
 		run(client, t, 100, 2*time.Second)
+	}
+	if *steps > 0 {
+		nc, err := nats.Connect("", nats.InProcessServer(dev.Server()))
+		if err != nil {
+			log.Fatal(err)
+		}
+		breakdown(nc, cfg.NATS.Prefix, token, *steps)
+		nc.Close()
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

@@ -7,7 +7,11 @@
 // "header-<base64url JSON>" subprotocol or in ordinary Authorization /
 // x-api-key upgrade headers, verified by authz on gh.authz.v1.verify). Every
 // subscribe and publish is decided by authz on gh.authz.v1.check, and the
-// decision is cached for the life of the socket. Subscriptions map to NATS
+// decision is cached for the life of the socket. HTTP callers (POST /event
+// and the OpenAI-compatible API) are verified and checked the same way, and
+// their identities and decisions are cached by a hash of the credential for
+// at most [IdentityCacheTTL] and never past the token's expiry
+// ([MaxIdentityCache] credentials). Subscriptions map to NATS
 // subjects through the channel grammar and are refcounted: one NATS
 // subscription per subject per process, however many sockets listen.
 // Publishes to /Inbound-Messages/... are stored in the INBOUND JetStream
@@ -26,7 +30,8 @@
 // publish rate per socket, subscription, event, read and delivery size
 // limits, write timeouts, close at token expiry, and a graceful drain (1001)
 // when Run's context ends. Revocations broadcast on gh.authz.v1.revoked clear
-// every socket's cached identities and decisions and close the sockets of
+// the HTTP callers' cache and every socket's cached identities and
+// decisions, and close the sockets of
 // the revoked key or user; gh.edge.v1.disconnect lets an operator drop a
 // caller's sockets.
 package edge

@@ -52,6 +52,8 @@ type Service struct {
 	// filled at an older count clears them before use.
 	revocations atomic.Uint64
 	control     []*nats.Subscription // owned by Run
+	// idents caches the identities and decisions of HTTP callers.
+	idents *identCache
 }
 
 // New validates cfg, prepares TLS (generating the development certificate
@@ -84,6 +86,7 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		ready:    make(chan struct{}),
 		conns:    make(map[*conn]struct{}),
 		perIdent: make(map[string]int),
+		idents:   newIdentCache(MaxIdentityCache),
 	}
 	s.addr.Store("")
 	if err := s.setupTLS(); err != nil {

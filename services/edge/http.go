@@ -139,17 +139,18 @@ func (s *Service) handlePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	id, perr := s.verify(ctx, credentialFrom(r.Header.Get(headerAuthorization), r.Header.Get(headerAPIKey)))
+	caller, perr := s.verifyHTTP(ctx, credentialFrom(r.Header.Get(headerAuthorization), r.Header.Get(headerAPIKey)))
 	if perr != nil {
 		writeErrors(w, perr, 0)
 		return
 	}
+	id := caller.id
 	ch, payloads, perr := s.validatePublish(body.Channel, body.Events != nil, body.Events)
 	if perr != nil {
 		writeErrors(w, perr, 0)
 		return
 	}
-	if perr := s.check(ctx, id, bus.OpPublish, ch.String()); perr != nil {
+	if perr := s.checkHTTP(ctx, caller, bus.OpPublish, ch.String()); perr != nil {
 		writeErrors(w, perr, 0)
 		return
 	}

@@ -84,6 +84,10 @@ func oaFromEvent(ev *bus.ErrorEvent) *apiError {
 		a.status, a.body.Type = http.StatusNotFound, "invalid_request_error"
 		p := "model"
 		a.body.Param = &p
+	case bus.ErrTypeForbidden:
+		a.status, a.body.Type = http.StatusForbidden, "permission_error"
+		p := "model"
+		a.body.Param = &p
 	case bus.ErrTypeQuotaExceeded:
 		a.status = http.StatusTooManyRequests
 		retry()
@@ -105,16 +109,17 @@ func oaFromEvent(ev *bus.ErrorEvent) *apiError {
 // clients send an API key as "Authorization: Bearer <key>", so a bearer
 // value that is not a JWT (three dot-separated parts) and starts with
 // [apiKeyPrefix] is verified as an API key.
-func (s *Service) authenticate(r *http.Request) (identity.Identity, *apiError) {
+// Identities are cached (see [Service.verifyHTTP]).
+func (s *Service) authenticate(r *http.Request) (httpCaller, *apiError) {
 	cred := credentialFrom(r.Header.Get(headerAuthorization), r.Header.Get(headerAPIKey))
 	if strings.HasPrefix(cred.Token, apiKeyPrefix) && strings.Count(cred.Token, ".") != 2 {
 		cred = credential{APIKey: cred.Token}
 	}
-	id, perr := s.verify(r.Context(), cred)
+	c, perr := s.verifyHTTP(r.Context(), cred)
 	if perr != nil {
-		return id, oaFromProtocol(perr, false)
+		return c, oaFromProtocol(perr, false)
 	}
-	return id, nil
+	return c, nil
 }
 
 // catalog authenticates the caller and asks chat for the model catalog;
@@ -173,11 +178,12 @@ func (s *Service) handleModel(w http.ResponseWriter, r *http.Request) {
 // pipeline: the request goes to INBOUND with Gh-Reply-To set to this
 // edge's reply subject, and chat's events come back there.
 func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
-	id, aerr := s.authenticate(r)
+	caller, aerr := s.authenticate(r)
 	if aerr != nil {
 		writeOAError(w, aerr)
 		return
 	}
+	id := caller.id
 	var body oaChatRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.ReadLimit))
 	if err := dec.Decode(&body); err != nil {
@@ -196,7 +202,7 @@ func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	inbound := "/" + bus.NamespaceInbound + "/" + id.ChannelID
-	if perr := s.check(r.Context(), id, bus.OpPublish, inbound); perr != nil {
+	if perr := s.checkHTTP(r.Context(), caller, bus.OpPublish, inbound); perr != nil {
 		writeOAError(w, oaFromProtocol(perr, true))
 		return
 	}

@@ -91,6 +91,7 @@ func TestOpenAIErrorMapping(t *testing.T) {
 	}{
 		{bus.ErrorEvent{Type: bus.ErrTypeValidation}, 400, 0},
 		{bus.ErrorEvent{Type: bus.ErrTypeModelNotFound}, 404, 0},
+		{bus.ErrorEvent{Type: bus.ErrTypeForbidden}, 403, 0},
 		{bus.ErrorEvent{Type: bus.ErrTypeQuotaExceeded, Details: map[string]any{"retryAfterSeconds": float64(42)}}, 429, 42},
 		{bus.ErrorEvent{Type: bus.ErrTypeUpstreamThrottled}, 429, 1},
 		{bus.ErrorEvent{Type: bus.ErrTypeUpstreamError}, 502, 0},

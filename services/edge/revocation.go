@@ -62,8 +62,9 @@ func (s *Service) unsubscribeControl() {
 	s.control = nil
 }
 
-// handleRevoked drops every cached identity and decision (sockets clear
-// their caches when the revocation epoch moves) and closes the sockets
+// handleRevoked drops every cached identity and decision (the HTTP
+// callers' cache at once; sockets clear their caches when the revocation
+// epoch moves) and closes the sockets
 // whose identity matches, after a connection_error naming the reason.
 func (s *Service) handleRevoked(msg *nats.Msg) {
 	var r bus.Revocation
@@ -76,6 +77,7 @@ func (s *Service) handleRevoked(msg *nats.Msg) {
 		s.log.Warn("revocation must set exactly one of keyId and sub", "key_id", r.KeyID, "sub", r.Sub)
 		return
 	}
+	s.idents.clear()
 	s.revocations.Add(1)
 	final := protocol.ConnectionError(&protocol.Error{ErrorType: protocol.ErrTypeUnauthorized, Message: reasonRevoked, ErrorCode: 401})
 	n := s.closeMatching(sel, websocket.StatusPolicyViolation, reasonRevoked, final)
