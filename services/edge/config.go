@@ -128,7 +128,8 @@ type Config struct {
 	// PublishRate is the sustained rate of published events per second a
 	// socket may send (a token bucket refilled at this rate); default 50.
 	// A publish that exceeds it is refused with publish_error
-	// (LimitExceededException) and nothing of it is published.
+	// (LimitExceededException) and nothing of it is published. POST /event
+	// gets the same bucket per caller (see [MaxHTTPRateCallers]) and a 429.
 	PublishRate float64
 	// PublishBurst is the token bucket's size: how many events a socket
 	// may publish at once after being idle; default 100. It must be at

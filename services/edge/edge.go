@@ -54,6 +54,8 @@ type Service struct {
 	control     []*nats.Subscription // owned by Run
 	// idents caches the identities and decisions of HTTP callers.
 	idents *identCache
+	// httpRate limits POST /event per caller.
+	httpRate *httpRateLimiter
 }
 
 // New validates cfg, prepares TLS (generating the development certificate
@@ -86,6 +88,7 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		ready:    make(chan struct{}),
 		conns:    make(map[*conn]struct{}),
 		perIdent: make(map[string]int),
+		httpRate: newHTTPRateLimiter(cfg.PublishRate, cfg.PublishBurst, MaxHTTPRateCallers),
 		idents:   newIdentCache(MaxIdentityCache),
 	}
 	s.addr.Store("")

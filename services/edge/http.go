@@ -154,6 +154,9 @@ func (s *Service) handlePublish(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, perr, 0)
 		return
 	}
+	if !s.limitHTTPPublish(w, id, len(payloads)) {
+		return
+	}
 	res, _, perr := s.publishEvents(context.WithoutCancel(ctx), id, ch, payloads)
 	if perr != nil {
 		writeErrors(w, perr, 0)
