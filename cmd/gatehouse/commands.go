@@ -86,11 +86,8 @@ func cmdService(ctx context.Context, name string, args []string, stderr io.Write
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := c.load()
+	cfg, err := c.loadValid()
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	return stack.RunService(ctx, name, cfg, newLogger(stderr, cfg.LogLevel))
@@ -141,11 +138,8 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := c.load()
+	cfg, err := c.loadValid()
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	if err := meter.Migrate(ctx, stack.MeterConfig(cfg, newLogger(stderr, cfg.LogLevel))); err != nil {
@@ -161,11 +155,8 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := c.load()
+	cfg, err := c.loadValid()
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	out, err := cfg.Masked()

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 
 	"github.com/gatehouse-ai/gatehouse/internal/config"
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/nats-io/nats.go"
 )
 
 // common holds the flags every command shares.
@@ -43,6 +47,26 @@ func (c *common) load() (config.Config, error) {
 		cfg.LogLevel = c.logLevel
 	}
 	return cfg, nil
+}
+
+// loadValid is load followed by validation, for commands that act on the
+// configuration rather than only mint tokens or run dev.
+func (c *common) loadValid() (config.Config, error) {
+	cfg, err := c.load()
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// connectAdmin connects an admin command to the NATS server of cfg. The
+// caller closes the connection.
+func connectAdmin(ctx context.Context, cfg config.Config, cmd string, stderr io.Writer) (*nats.Conn, error) {
+	nc, err := bus.Connect(ctx, cfg.NATS.URL, "gatehouse-"+cmd+"-cli", newLogger(stderr, "error"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: connect to NATS at %s: %w", cmd, cfg.NATS.URL, err)
+	}
+	return nc, nil
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -60,18 +60,15 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	cfg, err := c.load()
+	cfg, err := c.loadValid()
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, keysTimeout)
 	defer cancel()
-	nc, err := bus.Connect(ctx, cfg.NATS.URL, "gatehouse-keys-cli", newLogger(stderr, "error"))
+	nc, err := connectAdmin(ctx, cfg, "keys", stderr)
 	if err != nil {
-		return fmt.Errorf("keys: connect to NATS at %s: %w", cfg.NATS.URL, err)
+		return err
 	}
 	defer nc.Close()
 	subj := bus.NewSubjects(cfg.NATS.Prefix)

@@ -66,18 +66,15 @@ func cmdUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	cfg, err := c.load()
+	cfg, err := c.loadValid()
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, usageTimeout)
 	defer cancel()
-	nc, err := bus.Connect(ctx, cfg.NATS.URL, "gatehouse-usage-cli", newLogger(stderr, "error"))
+	nc, err := connectAdmin(ctx, cfg, "usage", stderr)
 	if err != nil {
-		return fmt.Errorf("usage: connect to NATS at %s: %w", cfg.NATS.URL, err)
+		return err
 	}
 	defer nc.Close()
 	q := opts.query
