@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -26,9 +24,6 @@ const (
 	MaxCASAttempts = 100
 	// casBackoffMax bounds the random pause between attempts.
 	casBackoffMax = 2 * time.Millisecond
-	// lockStripes is how many per-process locks serialise updates of the
-	// same subject within one replica (fewer conflicts, same result).
-	lockStripes = 256
 	// MaxCachedSubjects bounds the per-process cache of the last state
 	// and revision written or read per subject; beyond it the cache is
 	// emptied. The cache only saves a read: every write is still a
@@ -48,20 +43,31 @@ var _ Quota = (*KV)(nil)
 
 // KV is the [Quota] kept in a JetStream KV bucket. It is safe for
 // concurrent use, and any number of KV values on any number of processes
-// may share one bucket.
+// may share one bucket. Concurrent updates of one subject within one KV
+// are applied in arrival order and written together by one
+// compare-and-set (group commit); across KVs, the compare-and-set on the
+// key's revision alone decides, so no decision rests on per-process
+// counters.
 type KV struct {
-	cfg   Config
-	kv    jetstream.KeyValue
-	hist  History
-	log   *slog.Logger
-	locks [lockStripes]sync.Mutex
+	cfg  Config
+	kv   jetstream.KeyValue
+	hist History
+	log  *slog.Logger
+
+	groupsMu sync.Mutex
+	groups   map[string]*group // by KV key: updates queued behind a running write
 
 	cacheMu sync.Mutex
 	cache   map[string]cached // by KV key
+
+	// limits holds each plan's limits, listed once.
+	limits map[string][]windowLimit
 }
 
-// cached is a subject's state at a revision. It is never mutated: users
-// take a clone.
+// cached is a subject's state at a revision. The entry of a key is only
+// used by the leader of the key's group (see [KV.update]), which takes
+// the state over (no copy) and either puts it back after a successful
+// write or drops the entry.
 type cached struct {
 	st  state
 	rev uint64
@@ -80,7 +86,7 @@ func (q *KV) cachePut(key string, st state, rev uint64) {
 	if q.cache == nil || len(q.cache) >= MaxCachedSubjects {
 		q.cache = make(map[string]cached)
 	}
-	q.cache[key] = cached{st: st.clone(), rev: rev}
+	q.cache[key] = cached{st: st, rev: rev}
 }
 
 func (q *KV) cacheDrop(key string) {
@@ -101,7 +107,11 @@ func NewKV(cfg Config, kv jetstream.KeyValue, hist History, log *slog.Logger) (*
 	if log == nil {
 		log = slog.Default()
 	}
-	return &KV{cfg: cfg.withDefaults(), kv: kv, hist: hist, log: log}, nil
+	limits := make(map[string][]windowLimit, len(cfg.Plans))
+	for name, p := range cfg.Plans {
+		limits[name] = p.limits()
+	}
+	return &KV{cfg: cfg.withDefaults(), kv: kv, hist: hist, log: log, limits: limits}, nil
 }
 
 // budget is one plan binding a request: which subject, which plan.
@@ -110,6 +120,7 @@ type budget struct {
 	key    string // KV key
 	filter ledger.Filter
 	plan   Plan
+	limits []windowLimit // plan.limits()
 }
 
 // subjectKey is the KV key of a scope's id: the scope, then a hash of
@@ -120,14 +131,15 @@ func subjectKey(scope, id string) string {
 }
 
 // budgets returns the budgets binding id, in reservation order: key,
-// user, tenant.
+// user, tenant. A scope whose plan sets no limit has no budget: it is
+// neither stored nor written.
 func (q *KV) budgets(id identity.Identity) []budget {
 	var out []budget
 	own := ScopeUser
 	if id.KeyID != "" {
 		own = ScopeKey
 	}
-	pick := func(scope, explicit, def string) (Plan, bool) {
+	pick := func(scope, explicit, def string) (Plan, []windowLimit, bool) {
 		name := explicit
 		if name == "" && scope == own && id.Plan != "" {
 			if _, ok := q.cfg.Plans[id.Plan]; ok {
@@ -138,19 +150,20 @@ func (q *KV) budgets(id identity.Identity) []budget {
 			name = def
 		}
 		p, ok := q.cfg.Plans[name]
-		return p, ok && name != ""
+		// A plan without limits binds nothing: no state, no write.
+		return p, q.limits[name], ok && name != "" && len(q.limits[name]) > 0
 	}
 	if id.KeyID != "" {
-		if p, ok := pick(ScopeKey, q.cfg.Keys[id.KeyID], q.cfg.Defaults.Key); ok {
-			out = append(out, budget{ScopeKey, subjectKey(ScopeKey, id.KeyID), ledger.Filter{KeyID: id.KeyID}, p})
+		if p, l, ok := pick(ScopeKey, q.cfg.Keys[id.KeyID], q.cfg.Defaults.Key); ok {
+			out = append(out, budget{ScopeKey, subjectKey(ScopeKey, id.KeyID), ledger.Filter{KeyID: id.KeyID}, p, l})
 		}
 	}
-	if p, ok := pick(ScopeUser, q.cfg.Users[id.Sub], q.cfg.Defaults.User); ok {
-		out = append(out, budget{ScopeUser, subjectKey(ScopeUser, id.Issuer+"\x00"+id.Sub), ledger.Filter{Sub: id.Sub, Issuer: id.Issuer}, p})
+	if p, l, ok := pick(ScopeUser, q.cfg.Users[id.Sub], q.cfg.Defaults.User); ok {
+		out = append(out, budget{ScopeUser, subjectKey(ScopeUser, id.Issuer+"\x00"+id.Sub), ledger.Filter{Sub: id.Sub, Issuer: id.Issuer}, p, l})
 	}
 	if id.Tenant != "" {
-		if p, ok := pick(ScopeTenant, q.cfg.Tenants[id.Tenant], q.cfg.Defaults.Tenant); ok {
-			out = append(out, budget{ScopeTenant, subjectKey(ScopeTenant, id.Tenant), ledger.Filter{Tenant: id.Tenant}, p})
+		if p, l, ok := pick(ScopeTenant, q.cfg.Tenants[id.Tenant], q.cfg.Defaults.Tenant); ok {
+			out = append(out, budget{ScopeTenant, subjectKey(ScopeTenant, id.Tenant), ledger.Filter{Tenant: id.Tenant}, p, l})
 		}
 	}
 	return out
@@ -164,12 +177,14 @@ func (q *KV) Reserve(ctx context.Context, req bus.ReserveRequest) (bus.ReserveRe
 		Requests: 1, Input: req.InputTokens, Output: req.MaxOutputTokens,
 		Total: req.InputTokens + req.MaxOutputTokens, Spend: req.MaxCostMicroUSD,
 	}
+	id := idHash(req.RequestID)
 	resp := bus.ReserveResponse{Granted: true, Windows: []bus.QuotaWindow{}}
 	var taken []budget
 	for _, b := range q.budgets(req.Identity) {
 		var refusal *bus.QuotaRefusal
 		wins, err := q.update(ctx, b, func(s *state, ct clockTimes) (bool, error) {
-			if s.findReservation(req.RequestID) >= 0 {
+			refusal = nil // fn may run more than once; only the last run counts
+			if s.findReservation(id) >= 0 {
 				return false, nil
 			}
 			skip := req.Cached && !b.plan.CountCached
@@ -191,16 +206,16 @@ func (q *KV) Reserve(ctx context.Context, req bus.ReserveRequest) (bus.ReserveRe
 				}
 				return false, nil
 			}
-			s.Res = append(s.Res, reservation{ID: req.RequestID, Expires: ct.now.Add(q.cfg.ReservationTTL).UnixNano(), A: a, Skip: skip})
+			s.Res = append(s.Res, reservation{ID: id, Expires: ct.now.Add(q.cfg.ReservationTTL).UnixNano(), A: a, Skip: skip})
 			return true, nil
 		})
 		if err != nil {
-			q.release(taken, req.RequestID)
+			q.release(taken, id)
 			return bus.ReserveResponse{}, err
 		}
 		resp.Windows = append(resp.Windows, wins...)
 		if refusal != nil {
-			q.release(taken, req.RequestID)
+			q.release(taken, id)
 			return bus.ReserveResponse{Granted: false, Refusal: refusal, Windows: resp.Windows}, nil
 		}
 		taken = append(taken, b)
@@ -217,7 +232,7 @@ func (q *KV) check(s *state, ct clockTimes, b budget, a amount) *bus.QuotaRefusa
 		frees time.Time
 	)
 	reserved := s.reserved()
-	for _, l := range b.plan.limits() {
+	for _, l := range b.limits {
 		need := a.get(l.metric)
 		if need == 0 {
 			continue
@@ -248,7 +263,7 @@ func (q *KV) check(s *state, ct clockTimes, b budget, a amount) *bus.QuotaRefusa
 
 // release drops id's reservation from each budget, best effort: a
 // reservation that cannot be released expires on its own.
-func (q *KV) release(bs []budget, id string) {
+func (q *KV) release(bs []budget, id uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, b := range bs {
@@ -261,7 +276,7 @@ func (q *KV) release(bs []budget, id string) {
 			return true, nil
 		})
 		if err != nil {
-			q.log.Warn("release reservation; it will expire", "scope", b.scope, "request_id", id, "err", err)
+			q.log.Warn("release reservation; it will expire", "scope", b.scope, "request_id_hash", id, "err", err)
 		}
 	}
 }
@@ -275,22 +290,23 @@ func (q *KV) Settle(ctx context.Context, req bus.SettleRequest) (bus.SettleRespo
 		total = req.Usage.InputTokens + req.Usage.OutputTokens
 	}
 	actual := amount{Requests: 1, Input: req.Usage.InputTokens, Output: req.Usage.OutputTokens, Total: total, Spend: req.CostMicroUSD}
+	id := idHash(req.RequestID)
 	resp := bus.SettleResponse{Windows: []bus.QuotaWindow{}}
 	var firstErr error
 	for _, b := range q.budgets(req.Identity) {
 		wins, err := q.update(ctx, b, func(s *state, ct clockTimes) (bool, error) {
-			if i := s.findReservation(req.RequestID); i >= 0 {
+			if i := s.findReservation(id); i >= 0 {
 				skip := s.Res[i].Skip
 				s.Res = append(s.Res[:i], s.Res[i+1:]...)
 				if !skip {
 					s.commit(ct, actual)
 				}
-			} else if s.settled(req.RequestID) {
+			} else if s.settled(id) {
 				return false, nil
 			} else {
 				s.commit(ct, actual)
 			}
-			s.rememberSettled(req.RequestID)
+			s.rememberSettled(id)
 			return true, nil
 		})
 		if err != nil {
@@ -328,11 +344,82 @@ func (q *KV) Windows(ctx context.Context, id identity.Identity) ([]bus.QuotaWind
 
 // update applies fn to b's state by compare-and-set, retrying on
 // conflict, and returns b's windows after fn. fn reports whether it
-// changed the state; an unchanged state is not written.
+// changed the state; an unchanged state is not written. fn may run more
+// than once (after a conflict) and must not change the state when it
+// returns an error.
+//
+// Group commit: concurrent updates of one key within this process are
+// applied in arrival order to one state and stored by one
+// compare-and-set write. The first caller leads: it takes every update
+// queued for the key, applies them and writes once; updates that arrive
+// meanwhile queue for the next write, led by the first of them. Each
+// update's windows are those after its own fn. A batch shares its
+// leader's ctx: a failed read or write fails every update of the batch.
 func (q *KV) update(ctx context.Context, b budget, fn func(*state, clockTimes) (bool, error)) ([]bus.QuotaWindow, error) {
-	mu := &q.locks[stripe(b.key)]
-	mu.Lock()
-	defer mu.Unlock()
+	o := &op{b: b, fn: fn, wake: make(chan struct{})}
+	q.groupsMu.Lock()
+	if q.groups == nil {
+		q.groups = make(map[string]*group)
+	}
+	g, busy := q.groups[b.key]
+	if !busy {
+		g = &group{}
+		q.groups[b.key] = g
+	}
+	g.pending = append(g.pending, o)
+	q.groupsMu.Unlock()
+	if busy {
+		<-o.wake // the leader of the running batch always wakes us
+		if !o.lead {
+			return o.wins, o.err
+		}
+	}
+	// Lead: take what is queued (this update first), write, hand over.
+	q.groupsMu.Lock()
+	batch := g.pending
+	g.pending = nil
+	q.groupsMu.Unlock()
+	q.apply(ctx, b.key, batch)
+	q.groupsMu.Lock()
+	if len(g.pending) > 0 {
+		next := g.pending[0]
+		next.lead = true
+		close(next.wake)
+	} else {
+		delete(q.groups, b.key)
+	}
+	q.groupsMu.Unlock()
+	for _, x := range batch[1:] {
+		close(x.wake)
+	}
+	return o.wins, o.err
+}
+
+// op is one update waiting in a key's group.
+type op struct {
+	b    budget
+	fn   func(*state, clockTimes) (bool, error)
+	wake chan struct{} // closed when wins and err are set, or lead is
+	lead bool          // woken to lead the next batch
+	wins []bus.QuotaWindow
+	err  error
+}
+
+// group is the queue of updates of one key; it exists while a leader
+// runs.
+type group struct {
+	pending []*op
+}
+
+// apply runs batch (updates of key) against key's state by
+// compare-and-set, retrying on conflict, and sets each update's result.
+func (q *KV) apply(ctx context.Context, key string, batch []*op) {
+	fail := func(err error) {
+		for _, o := range batch {
+			o.wins, o.err = nil, err
+		}
+	}
+	b := batch[0].b // same key: same scope and ledger filter
 	useCache := true
 	for attempt := 0; attempt < MaxCASAttempts; attempt++ {
 		var (
@@ -341,69 +428,75 @@ func (q *KV) update(ctx context.Context, b budget, fn func(*state, clockTimes) (
 			fromCache bool
 			err       error
 		)
-		if c, ok := q.cacheGet(b.key); ok && useCache {
-			st, rev, fromCache = c.st.clone(), c.rev, true
+		if c, ok := q.cacheGet(key); ok && useCache {
+			st, rev, fromCache = c.st, c.rev, true
 		}
 		if !fromCache {
 			if st, rev, err = q.load(ctx, b); err != nil {
-				return nil, err
+				fail(err)
+				return
 			}
 		}
 		useCache = true
 		ct := timesAt(q.cfg.Now(), q.cfg.Location)
 		st.advance(ct)
-		changed, err := fn(&st, ct)
-		if err != nil {
-			return nil, err
+		changed := false
+		for _, o := range batch {
+			c, err := o.fn(&st, ct)
+			o.wins, o.err = nil, err
+			if err == nil {
+				o.wins = windows(&st, ct, o.b)
+				changed = changed || c
+			}
 		}
 		if !changed {
 			if fromCache {
+				q.cacheDrop(key)
 				// Decide on what is stored now, not on what this
 				// process saw last: another replica may have changed it.
 				useCache = false
 				attempt--
 				continue
 			}
-			return windows(&st, ct, b), nil
+			q.cachePut(key, st, rev)
+			return
 		}
-		data, err := json.Marshal(&st)
-		if err != nil {
-			return nil, fmt.Errorf("quota: encode state: %w", err)
-		}
+		bufp := encodeBufs.Get().(*[]byte)
+		*bufp = appendState((*bufp)[:0], &st)
 		var newRev uint64
 		if rev == 0 {
-			newRev, err = q.kv.Create(ctx, b.key, data)
+			newRev, err = q.kv.Create(ctx, key, *bufp)
 		} else {
-			newRev, err = q.kv.Update(ctx, b.key, data, rev)
+			newRev, err = q.kv.Update(ctx, key, *bufp, rev)
 		}
+		encodeBufs.Put(bufp)
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			q.cacheDrop(b.key)
+			q.cacheDrop(key)
 			useCache = false
 			if !fromCache {
 				pause := time.Duration(rand.Int64N(int64(casBackoffMax)))
 				select {
 				case <-ctx.Done():
-					return nil, ctx.Err()
+					fail(ctx.Err())
+					return
 				case <-time.After(pause):
 				}
 			}
 			continue
 		}
 		if err != nil {
-			q.cacheDrop(b.key)
-			return nil, fmt.Errorf("quota: write %s: %w", b.key, err)
+			q.cacheDrop(key)
+			fail(fmt.Errorf("quota: write %s: %w", key, err))
+			return
 		}
-		q.cachePut(b.key, st, newRev)
-		return windows(&st, ct, b), nil
+		q.cachePut(key, st, newRev)
+		return
 	}
-	return nil, fmt.Errorf("%w: %s after %d attempts", ErrContention, b.key, MaxCASAttempts)
+	fail(fmt.Errorf("%w: %s after %d attempts", ErrContention, key, MaxCASAttempts))
 }
 
-func stripe(key string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return h.Sum32() % lockStripes
-}
+// encodeBufs holds the buffers states are encoded into for a write.
+var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // load reads b's state and revision; a missing key is rebuilt from the
 // ledger and returned with revision 0.
@@ -416,8 +509,8 @@ func (q *KV) load(ctx context.Context, b budget) (state, uint64, error) {
 	case err != nil:
 		return state{}, 0, fmt.Errorf("quota: read %s: %w", b.key, err)
 	}
-	var s state
-	if err := json.Unmarshal(e.Value(), &s); err != nil {
+	s, err := decodeState(e.Value())
+	if err != nil {
 		return state{}, 0, fmt.Errorf("%w: %s: %v", ErrCorruptState, b.key, err)
 	}
 	return s, e.Revision(), nil
@@ -459,8 +552,8 @@ func (q *KV) rebuild(ctx context.Context, b budget) (state, error) {
 // windows lists b's limits with their use at ct.
 func windows(s *state, ct clockTimes, b budget) []bus.QuotaWindow {
 	reserved := s.reserved()
-	var out []bus.QuotaWindow
-	for _, l := range b.plan.limits() {
+	out := make([]bus.QuotaWindow, 0, len(b.limits))
+	for _, l := range b.limits {
 		used := s.committed(l.window).get(l.metric) + reserved.get(l.metric)
 		w := bus.QuotaWindow{Scope: b.scope, Window: l.window, Metric: l.metric, Used: used, Limit: l.limit, Remaining: max(0, l.limit-used)}
 		if t := s.resetsAt(ct, l.window); !t.IsZero() {

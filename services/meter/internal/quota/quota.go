@@ -3,10 +3,22 @@
 //
 // [Unlimited] grants everything and is used when no plan is configured.
 // [KV] enforces plans atomically across any number of meter replicas:
-// each subject (an API key, a user or a tenant) has one JetStream KV key
-// holding its windows and open reservations, updated by compare-and-set
-// on the key's revision and retried on conflict. A missing key is rebuilt
-// from the ledger.
+// each subject (an API key, a user or a tenant) bound by a plan that sets
+// at least one limit has one JetStream KV key holding its windows and
+// open reservations, updated by compare-and-set on the key's revision and
+// retried on conflict. A missing key is rebuilt from the ledger.
+//
+// Cost of a decision: one compare-and-set write per bound subject for a
+// reserve and again for its settle; the state a replica wrote last is
+// cached decoded, so a write needs no read unless another replica wrote
+// in between (the conflict costs one read and a retry). Concurrent
+// updates of one subject within a replica share one write (group commit,
+// see [KV]), so a hot subject (a tenant) costs one write per batch, not
+// per request. The stored value is a compact binary form with request ids
+// kept as 64-bit hashes; JSON values written by earlier versions are
+// still read, but earlier versions cannot read the binary form (they
+// report [ErrCorruptState] for such a subject), so replicas sharing a
+// bucket are upgraded together.
 package quota
 
 import (

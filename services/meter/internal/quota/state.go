@@ -15,7 +15,8 @@ const (
 	MaxReservations = 4096
 )
 
-// amount is usage of every metric.
+// amount is usage of every metric. The JSON tags here and on bucket and
+// period describe the form earlier versions stored (see decodeLegacy).
 type amount struct {
 	Requests int64 `json:"r,omitempty"`
 	Input    int64 `json:"i,omitempty"`
@@ -60,30 +61,23 @@ type period struct {
 // cached request the plan does not count: it holds nothing, but its
 // settle must not count either.
 type reservation struct {
-	ID      string `json:"id"`
-	Expires int64  `json:"x"` // unix nanoseconds
-	A       amount `json:"a"`
-	Skip    bool   `json:"k,omitempty"`
+	ID      uint64 // idHash of the request id
+	Expires int64  // unix nanoseconds
+	A       amount
+	Skip    bool
 }
 
-// state is one subject's quota state, stored as one KV value. Committed
-// usage lives in the rolling buckets and the calendar periods; open
-// reservations count in every window until they are settled or expire.
+// state is one subject's quota state, stored as one KV value (see
+// [appendState]). Committed usage lives in the rolling buckets and the
+// calendar periods; open reservations count in every window until they
+// are settled or expire. Request ids are kept as their [idHash].
 type state struct {
-	Rolling []bucket      `json:"b,omitempty"` // ascending by Start
-	Day     period        `json:"d"`
-	Month   period        `json:"m"`
-	Minute  period        `json:"n"`
-	Res     []reservation `json:"res,omitempty"`
-	Settled []string      `json:"st,omitempty"` // oldest first
-}
-
-// clone returns a copy of s sharing no slices with it.
-func (s state) clone() state {
-	s.Rolling = slices.Clone(s.Rolling)
-	s.Res = slices.Clone(s.Res)
-	s.Settled = slices.Clone(s.Settled)
-	return s
+	Rolling []bucket // ascending by Start
+	Day     period
+	Month   period
+	Minute  period
+	Res     []reservation
+	Settled []uint64 // idHash of recently settled ids, oldest first
 }
 
 // clockTimes are the window boundaries at one instant.
@@ -175,15 +169,17 @@ func (s *state) committed(window string) amount {
 	return amount{}
 }
 
-// findReservation returns the index of id's reservation, or -1.
-func (s *state) findReservation(id string) int {
+// findReservation returns the index of the reservation of the request
+// whose id hashes to id, or -1.
+func (s *state) findReservation(id uint64) int {
 	return slices.IndexFunc(s.Res, func(r reservation) bool { return r.ID == id })
 }
 
-// settled reports whether id was settled recently.
-func (s *state) settled(id string) bool { return slices.Contains(s.Settled, id) }
+// settled reports whether the request whose id hashes to id was settled
+// recently.
+func (s *state) settled(id uint64) bool { return slices.Contains(s.Settled, id) }
 
-func (s *state) rememberSettled(id string) {
+func (s *state) rememberSettled(id uint64) {
 	s.Settled = append(s.Settled, id)
 	if n := len(s.Settled); n > MaxSettledRemembered {
 		s.Settled = slices.Delete(s.Settled, 0, n-MaxSettledRemembered)
