@@ -55,6 +55,9 @@ type Edge struct {
 	// MaxDeliverBytes bounds one event delivered to subscribers; larger
 	// ones become broadcast_error. Default 1048576 (1 MiB).
 	MaxDeliverBytes int `yaml:"max_deliver_bytes"`
+	// DebugAddr serves the Go profiler (/debug/pprof/, no TLS, no auth) on
+	// this address, e.g. 127.0.0.1:6060. Default "" (off); loopback only.
+	DebugAddr string `yaml:"debug_addr"`
 }
 
 func (e Edge) validate() []error {

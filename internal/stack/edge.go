@@ -35,6 +35,7 @@ func EdgeConfig(cfg config.Config, log *slog.Logger) edge.Config {
 		PublishRate:               cfg.Edge.PublishRate,
 		PublishBurst:              cfg.Edge.PublishBurst,
 		MaxDeliverBytes:           cfg.Edge.MaxDeliverBytes,
+		DebugAddr:                 cfg.Edge.DebugAddr,
 	}
 	if ec.TLSCertFile == "" && !ec.PlainHTTP {
 		ec.DevTLSDir = filepath.Join(cfg.DataDir, "tls")

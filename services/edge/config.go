@@ -49,6 +49,12 @@ const (
 	// MaxDecisionCache bounds the authz decisions one socket caches; the
 	// cache is cleared when full.
 	MaxDecisionCache = 256
+	// DeliveryBatch is the most events of one subject queued to its sockets
+	// before the writer pool is woken for them, while more events of that
+	// subject are already waiting in the process (so a burst is written as
+	// a few large writes, not one write per event); capped at half of
+	// SendQueueLen. With no event waiting the writers are woken at once.
+	DeliveryBatch = 32
 )
 
 // Config configures the edge. The zero value (plus exactly one of the TLS
@@ -111,8 +117,15 @@ type Config struct {
 	// frames; default 256. A socket whose queue is full is closed as a slow
 	// consumer.
 	SendQueueLen int
-	// WriteTimeout bounds one WebSocket write; default 10s.
+	// WriteTimeout bounds writing one batch of a socket's queued frames (and
+	// the final frames at close); default 10s. A socket that cannot take its
+	// batch in this time is disconnected.
 	WriteTimeout time.Duration
+	// DebugAddr, when set, serves the Go profiler (net/http/pprof, under
+	// /debug/pprof/) on this address without TLS or authentication, for
+	// measuring the edge. Default "" serves nothing. Bind it to loopback
+	// only: profiles expose the process's internals.
+	DebugAddr string
 	// AuthzTimeout bounds each request to authz; default 3s.
 	AuthzTimeout time.Duration
 

@@ -36,6 +36,7 @@ const (
 	outRaw  outKind = iota // b is a complete frame
 	outData                // data frame for subscription id, b is the JSON string event
 	outAck                 // b is connection_ack; keep-alives start after it
+	outKA                  // b is the "ka" frame; the next one is timed from it
 )
 
 type outFrame struct {
@@ -51,15 +52,19 @@ type subscription struct {
 
 // conn is one WebSocket. The reader goroutine (serve) owns every field
 // below "reader state"; Deliver and fail may be called from any goroutine.
+// Writes are made by the socket's short-lived writer (writers.go): whoever
+// sets scheduled (false to true) starts it, and it owns the socket's writes
+// (and ka) until it clears scheduled. Once the socket has failed, its last
+// writer closes it (finish) and scheduled stays set.
 type conn struct {
-	s   *Service
-	ws  *websocket.Conn
-	log *slog.Logger
+	s  *Service
+	ws *websocket.Conn
 
 	queue      *sendQueue
-	cork       *corkConn     // batches the writer's frames; nil in tests that bypass Accept
-	done       chan struct{} // closed by fail
-	writerDone chan struct{}
+	cork       *corkConn     // the connection under the library; the writers batch frames into it
+	scheduled  atomic.Bool   // the socket's writer is running
+	writerDone chan struct{} // closed by finish once the socket is closed
+	ka         *time.Timer   // keep-alive timer; owned by the scheduled writer
 	failed     atomic.Bool
 	failOnce   sync.Once
 	// Set once by fail before done is closed.
@@ -96,9 +101,7 @@ func (s *Service) newConn(ws *websocket.Conn, ident identity.Identity, cred cred
 	return &conn{
 		s:          s,
 		ws:         ws,
-		log:        s.log.With("sub", ident.Sub),
 		queue:      newSendQueue(s.cfg.SendQueueLen),
-		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		ident:      ident,
 		cred:       cred,
@@ -110,6 +113,10 @@ func (s *Service) newConn(ws *websocket.Conn, ident identity.Identity, cred cred
 	}
 }
 
+// logger returns the service's logger scoped to the socket's caller. It is
+// built on use (logging a socket is rare) rather than kept per socket.
+func (c *conn) logger() *slog.Logger { return c.s.log.With("sub", c.ident.Sub) }
+
 // Reject implements hub.Sink: an event for subscription id was too big to
 // deliver, so the client gets a broadcast_error instead.
 func (c *conn) Reject(id string, size int) {
@@ -118,9 +125,23 @@ func (c *conn) Reject(id string, size int) {
 }
 
 // Deliver implements hub.Sink. It never blocks: a full queue disconnects
-// the socket as a slow consumer.
+// the socket as a slow consumer. The frame waits in the queue until Flush
+// (or any other frame) wakes the writers, so a burst is written as one
+// batch.
 func (c *conn) Deliver(id string, event []byte) {
-	c.enqueue(outFrame{kind: outData, id: id, b: event})
+	if c.failed.Load() {
+		return
+	}
+	if !c.queue.push(outFrame{kind: outData, id: id, b: event}) {
+		c.fail(websocket.StatusPolicyViolation, reasonSlowConsumer, nil)
+	}
+}
+
+// Flush implements hub.Sink.
+func (c *conn) Flush() {
+	if !c.scheduled.Load() && !c.queue.empty() {
+		c.wake()
+	}
 }
 
 var _ hub.Sink = (*conn)(nil)
@@ -131,28 +152,39 @@ func (c *conn) enqueue(f outFrame) {
 	}
 	if !c.queue.push(f) {
 		c.fail(websocket.StatusPolicyViolation, reasonSlowConsumer, nil)
+		return
 	}
+	c.wake()
 }
+
+// keepAlive runs on the keep-alive timer.
+func (c *conn) keepAlive() { c.enqueue(outFrame{kind: outKA, b: protocol.KeepAlive}) }
 
 func (c *conn) send(b []byte) { c.enqueue(outFrame{kind: outRaw, b: b}) }
 
-// fail ends the socket: the writer writes final (if any), then closes the
-// socket with code and reason. Only the first call counts.
+// fail ends the socket: frames still queued are dropped, final (if any) is
+// written, then the socket is closed with code and reason (by finish, on
+// the socket's writer). Only the first call counts.
 func (c *conn) fail(code websocket.StatusCode, reason string, final []byte) {
 	c.failOnce.Do(func() {
 		c.closeCode, c.closeReason, c.finalFrame = code, reason, final
 		c.failed.Store(true)
-		close(c.done)
+		c.wake()
 	})
 }
 
-// serve runs the socket until it closes; it is called on the HTTP handler
-// goroutine and returns after cleanup.
+// serve runs the socket until it closes and returns after cleanup.
 func (c *conn) serve() {
-	go c.writeLoop()
 	initTimer := time.AfterFunc(c.s.cfg.InitTimeout, func() {
 		c.fail(websocket.StatusPolicyViolation, reasonInitTimeout, nil)
 	})
+	if !c.ident.ExpiresAt.IsZero() {
+		exp := time.AfterFunc(time.Until(c.ident.ExpiresAt), func() {
+			c.fail(websocket.StatusPolicyViolation, reasonExpired,
+				protocol.ConnectionError(&protocol.Error{ErrorType: protocol.ErrTypeUnauthorized, Message: reasonExpired, ErrorCode: 401}))
+		})
+		defer exp.Stop()
+	}
 	for {
 		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
@@ -191,86 +223,51 @@ func (c *conn) cleanup() {
 	c.recent = nil
 }
 
-// writeLoop owns every write to the socket. It sends everything queued
-// since its last wake-up in one go.
-func (c *conn) writeLoop() {
+// flush runs on the socket's writer (see writeBursts): it writes
+// everything queued as one batch (one write to the connection, see
+// corkConn) under WriteTimeout.
+func (c *conn) flush(w *writerState) {
+	w.batch = c.queue.take(w.batch)
+	c.cork.cork()
+	for _, f := range w.batch {
+		b := f.b
+		if f.kind == outData {
+			w.buf = protocol.AppendData(w.buf[:0], f.id, f.b)
+			b = w.buf
+		}
+		c.cork.appendText(b)
+		switch {
+		case f.kind == outAck && c.ka == nil:
+			c.ka = time.AfterFunc(c.s.cfg.KeepAliveInterval, c.keepAlive)
+		case f.kind == outKA:
+			c.ka.Reset(c.s.cfg.KeepAliveInterval)
+		}
+	}
+	if err := c.cork.uncork(c.s.cfg.WriteTimeout); err != nil {
+		c.logger().Debug("websocket write failed", "err", err)
+		c.fail(websocket.StatusAbnormalClosure, "", nil)
+	}
+	clear(w.batch)
+	w.batch = w.batch[:0]
+	if cap(w.buf) > maxKeptWriteBuf {
+		w.buf = nil
+	}
+}
+
+// finish closes a failed socket. It runs on the socket's writer (the close
+// handshake may wait for the peer, which blocks nobody else); the reader
+// (serve) waits for it before cleanup.
+func (c *conn) finish() {
 	defer close(c.writerDone)
-	var kaC, expC <-chan time.Time
-	if !c.ident.ExpiresAt.IsZero() {
-		t := time.NewTimer(time.Until(c.ident.ExpiresAt))
-		defer t.Stop()
-		expC = t.C
+	if c.ka != nil {
+		c.ka.Stop()
 	}
-	var ka *time.Ticker
-	defer func() {
-		if ka != nil {
-			ka.Stop()
-		}
-	}()
-	var buf []byte
-	var batch []outFrame
-	for {
-		select {
-		case <-c.done:
-			c.closeSocket()
-			return
-		case <-c.queue.wake:
-			batch = c.queue.take(batch)
-			if c.cork != nil {
-				c.cork.cork()
-			}
-			for _, f := range batch {
-				if !c.write(f, &buf) {
-					break
-				}
-				if f.kind == outAck && ka == nil {
-					ka = time.NewTicker(c.s.cfg.KeepAliveInterval)
-					kaC = ka.C
-				}
-			}
-			if c.cork != nil {
-				if err := c.cork.uncork(c.s.cfg.WriteTimeout); err != nil {
-					c.log.Debug("websocket write failed", "err", err)
-					c.fail(websocket.StatusAbnormalClosure, "", nil)
-				}
-			}
-			clear(batch)
-			if cap(buf) > maxKeptWriteBuf {
-				buf = nil
-			}
-		case <-kaC:
-			c.write(outFrame{kind: outRaw, b: protocol.KeepAlive}, &buf)
-		case <-expC:
-			c.fail(websocket.StatusPolicyViolation, reasonExpired,
-				protocol.ConnectionError(&protocol.Error{ErrorType: protocol.ErrTypeUnauthorized, Message: reasonExpired, ErrorCode: 401}))
-		}
-	}
+	c.closeSocket()
 }
 
 // maxKeptWriteBuf is the largest encoding buffer a socket keeps between
 // batches; a bigger one (after a large event) is dropped.
 const maxKeptWriteBuf = 4 << 10
-
-// write sends one frame; on failure it fails the socket and returns false.
-func (c *conn) write(f outFrame, buf *[]byte) bool {
-	if c.failed.Load() {
-		return false
-	}
-	b := f.b
-	if f.kind == outData {
-		*buf = protocol.AppendData((*buf)[:0], f.id, f.b)
-		b = *buf
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
-	err := c.ws.Write(ctx, websocket.MessageText, b)
-	cancel()
-	if err != nil {
-		c.log.Debug("websocket write failed", "err", err)
-		c.fail(websocket.StatusAbnormalClosure, "", nil)
-		return false
-	}
-	return true
-}
 
 func (c *conn) closeSocket() {
 	if c.finalFrame != nil {
@@ -283,7 +280,7 @@ func (c *conn) closeSocket() {
 		return
 	}
 	if c.closeReason != "" {
-		c.log.Info("closing socket", "code", int(c.closeCode), "reason", c.closeReason)
+		c.logger().Info("closing socket", "code", int(c.closeCode), "reason", c.closeReason)
 	}
 	_ = c.ws.Close(c.closeCode, c.closeReason)
 }
@@ -431,7 +428,7 @@ func (c *conn) subscribe(f protocol.Frame) {
 	}
 	sub := &subscription{ch: ch, subjects: ch.Subjects(c.s.subj.Prefix())}
 	if err := c.s.hub.Add(sub.subjects, hub.Member{Sink: c, ID: f.ID}, FlushTimeout); err != nil {
-		c.log.Warn("subscribe failed", "channel", ch.String(), "err", err)
+		c.logger().Warn("subscribe failed", "channel", ch.String(), "err", err)
 		fail(protocol.Unavailable("could not subscribe: message bus unavailable"))
 		return
 	}

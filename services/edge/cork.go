@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
@@ -37,6 +38,36 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	}
 	c.mu.Unlock()
 	return c.Conn.Write(p)
+}
+
+// appendText adds p to the batch as one WebSocket text message (a single
+// final, unmasked frame, as a server sends it). The writer pool encodes its
+// messages this way instead of through the websocket library, which costs a
+// lock, a context timer and a flush per message; only the library's own
+// writes (control frames: pong and close, and the final frames written at
+// close) still go through it. Those are each one Write of at most
+// hijackBufSize bytes, so under mu they never interleave with a message
+// appended here. Call it between cork and uncork.
+func (c *corkConn) appendText(p []byte) {
+	c.mu.Lock()
+	c.buf = appendTextFrame(c.buf, p)
+	c.mu.Unlock()
+}
+
+// appendTextFrame appends p framed as a final, unmasked text frame
+// (RFC 6455 section 5.2).
+func appendTextFrame(b, p []byte) []byte {
+	const finText = 0x80 | 0x1
+	switch n := len(p); {
+	case n <= 125:
+		b = append(b, finText, byte(n))
+	case n <= 0xffff:
+		b = append(b, finText, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, finText, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, p...)
 }
 
 // cork starts collecting writes.

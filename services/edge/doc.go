@@ -18,13 +18,20 @@
 // stream (acknowledged before publish_success); other namespaces are core
 // NATS publishes.
 //
-// Each socket has one reader (the HTTP handler goroutine, which processes
-// client frames in order) and one writer goroutine that owns the socket's
-// writes, keep-alives and token-expiry timer. The NATS fan-out path never
-// blocks: it enqueues into the socket's bounded queue (which costs no memory
-// while empty), and a socket whose queue is full is disconnected as a slow
-// consumer. The writer sends everything queued since it last woke as one
-// write to the connection (see corkConn).
+// Each socket has one reader goroutine (which processes client frames in
+// order) and no writer goroutine while idle: its outgoing frames go into
+// the socket's bounded queue (which costs no memory while empty), and a
+// socket with frames queued gets one short-lived writer goroutine that
+// writes everything queued as one batch (one write to the connection, see
+// corkConn) under [Config.WriteTimeout], repeats while more arrives and
+// exits when the queue is empty; there is at most one per socket, so frames
+// are written in queue order, and a peer that stops reading blocks only its
+// own writer. Keep-alives and the token-expiry close are timers. The NATS
+// fan-out path never blocks: it encodes each event once for all
+// subscribers, enqueues, and wakes the writers when no further event of the
+// subject is already waiting (at most [DeliveryBatch] events later), so
+// bursts are batched. A socket whose queue is full, or that cannot take a
+// batch within WriteTimeout, is disconnected as a slow consumer.
 //
 // Protection: connection limits in total and per identity, a token-bucket
 // publish rate per socket, subscription, event, read and delivery size

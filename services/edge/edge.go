@@ -33,6 +33,9 @@ type Service struct {
 	id   string
 	mux  *http.ServeMux
 	hub  *hub.Hub
+	// writing counts the sockets' running writers (writers.go); Run
+	// returns after the last one.
+	writing sync.WaitGroup
 
 	tlsConfig *tls.Config // nil for PlainHTTP
 	caFile    string
@@ -84,7 +87,7 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		subj:     bus.NewSubjects(cfg.Prefix),
 		id:       cfg.ID,
 		mux:      http.NewServeMux(),
-		hub:      hub.New(nc, cfg.MaxDeliverBytes),
+		hub:      hub.New(nc, cfg.MaxDeliverBytes, min(DeliveryBatch, cfg.SendQueueLen/2)),
 		ready:    make(chan struct{}),
 		conns:    make(map[*conn]struct{}),
 		perIdent: make(map[string]int),
@@ -195,6 +198,16 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.log.Info("edge listening", "addr", s.Addr(), "url", s.URL(), "id", s.id, "tls", s.tlsConfig != nil)
 	close(s.ready)
+
+	defer s.writing.Wait() // after shutdown: every socket is closed by then
+	stopDebug, err := s.serveDebug()
+	if err != nil {
+		_ = ln.Close()
+		s.unsubscribeControl()
+		s.hub.Close()
+		return err
+	}
+	defer stopDebug()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

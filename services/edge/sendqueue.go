@@ -4,14 +4,14 @@ import "sync"
 
 // sendQueue is a socket's bounded queue of outgoing frames. It allocates
 // nothing while empty (an idle socket costs no queue memory) and grows on
-// demand up to its limit; the writer takes everything queued at once, which
-// is also how frames are batched. Safe for concurrent use.
+// demand up to its limit; a writer takes everything queued at once, which
+// is also how frames are batched. Safe for concurrent use. Waking a writer
+// is the caller's business (conn.enqueue schedules the socket on the
+// writer pool).
 type sendQueue struct {
 	mu     sync.Mutex
 	frames []outFrame
 	limit  int
-	// wake has room for one signal: "frames were added since the last take".
-	wake chan struct{}
 }
 
 // shrinkAbove is the capacity above which a drained queue gives its buffer
@@ -19,7 +19,7 @@ type sendQueue struct {
 const shrinkAbove = 64
 
 func newSendQueue(limit int) *sendQueue {
-	return &sendQueue{limit: limit, wake: make(chan struct{}, 1)}
+	return &sendQueue{limit: limit}
 }
 
 // push appends f and reports false, adding nothing, when the queue already
@@ -32,11 +32,14 @@ func (q *sendQueue) push(f outFrame) bool {
 	}
 	q.frames = append(q.frames, f)
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
 	return true
+}
+
+// empty reports whether nothing is queued.
+func (q *sendQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.frames) == 0
 }
 
 // take returns every queued frame and leaves spare (emptied; dropped when

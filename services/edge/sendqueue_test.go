@@ -16,10 +16,8 @@ func TestSendQueue(t *testing.T) {
 	if q.push(outFrame{id: "x"}) {
 		t.Fatal("push beyond the limit accepted")
 	}
-	select {
-	case <-q.wake:
-	default:
-		t.Fatal("no wake-up signal after pushes")
+	if q.empty() {
+		t.Fatal("empty() after pushes")
 	}
 	got := q.take(nil)
 	if len(got) != 3 || got[0].id != "a" || got[2].id != "c" {
@@ -32,6 +30,9 @@ func TestSendQueue(t *testing.T) {
 	again := q.take(got)
 	if len(again) != 1 || again[0].id != "d" {
 		t.Fatalf("second take = %+v", again)
+	}
+	if !q.empty() {
+		t.Fatal("not empty() after take")
 	}
 	big := make([]outFrame, 0, shrinkAbove+1)
 	q.take(big)
@@ -49,7 +50,6 @@ func BenchmarkSendQueue(b *testing.B) {
 		for range 16 {
 			q.push(f)
 		}
-		<-q.wake
 		batch = q.take(batch)
 		clear(batch)
 	}

@@ -18,14 +18,21 @@ import (
 // ErrClosed is returned by [Hub.Add] after [Hub.Close].
 var ErrClosed = errors.New("hub: closed")
 
-// Sink receives messages for local subscriptions. Deliver is called from
-// NATS delivery goroutines while the hub holds its read lock: it must not
-// block and must not call back into the hub.
+// Sink receives messages for local subscriptions. Deliver, Flush and Reject
+// are called from NATS delivery goroutines while the hub holds its read
+// lock: they must not block and must not call back into the hub.
 type Sink interface {
 	// Deliver hands over one event for subscription id. event is the NATS
-	// payload already encoded as a JSON string; it is shared between
-	// subscribers and must not be modified.
+	// payload already encoded as a JSON string, once for all subscribers;
+	// it is shared between them and must not be modified. The sink may
+	// hold it back (queued) until Flush.
 	Deliver(id string, event []byte)
+	// Flush ends a batch of Deliver calls: the sink sends what it queued.
+	// The hub calls it on every member of a subject once no more messages
+	// are waiting on that subject, or after at most the hub's batch size of
+	// events, so delivery is batched exactly when messages arrive faster
+	// than they are handed over.
+	Flush()
 	// Reject reports that an event for subscription id was not delivered
 	// because its payload of size bytes is above the hub's limit.
 	Reject(id string, size int)
@@ -40,6 +47,9 @@ type Member struct {
 type subject struct {
 	sub     *nats.Subscription
 	members map[Member]struct{}
+	// unflushed counts events delivered since the last Flush; only the
+	// subject's NATS handler (one goroutine at a time) touches it.
+	unflushed int
 }
 
 // Hub refcounts NATS subscriptions. All methods are safe for concurrent use.
@@ -48,6 +58,7 @@ type subject struct {
 type Hub struct {
 	nc       *nats.Conn
 	maxEvent int
+	batch    int
 	mu       sync.RWMutex
 	subs     map[string]*subject
 	closed   bool
@@ -55,9 +66,11 @@ type Hub struct {
 
 // New returns a hub subscribing on nc. Messages whose payload is above
 // maxEvent bytes are not delivered: each member gets Reject instead
-// (maxEvent <= 0 means no limit).
-func New(nc *nats.Conn, maxEvent int) *Hub {
-	return &Hub{nc: nc, maxEvent: maxEvent, subs: make(map[string]*subject)}
+// (maxEvent <= 0 means no limit). At most batch events of one subject are
+// delivered before its members are flushed (batch <= 1 flushes after every
+// event).
+func New(nc *nats.Conn, maxEvent, batch int) *Hub {
+	return &Hub{nc: nc, maxEvent: maxEvent, batch: max(batch, 1), subs: make(map[string]*subject)}
 }
 
 // Add registers m on every subject, creating NATS subscriptions for
@@ -131,6 +144,18 @@ func (h *Hub) handler(subj string) nats.MsgHandler {
 		event := protocol.AppendJSONString(make([]byte, 0, len(msg.Data)+16), msg.Data)
 		for m := range st.members {
 			m.Sink.Deliver(m.ID, event)
+		}
+		st.unflushed++
+		if st.unflushed < h.batch {
+			// Pending counts the message being handled too (nats.go
+			// decrements it after the handler returns).
+			if waiting, _, err := msg.Sub.Pending(); err == nil && waiting > 1 {
+				return // the next message follows at once; flush after it
+			}
+		}
+		st.unflushed = 0
+		for m := range st.members {
+			m.Sink.Flush()
 		}
 	}
 }

@@ -25,6 +25,8 @@ type chanSink struct {
 	mu       sync.Mutex
 	dropped  int
 	rejected []int
+	// unflushed counts Deliver calls since the last Flush.
+	unflushed, flushes int
 }
 
 func (s *chanSink) Reject(id string, size int) {
@@ -37,7 +39,17 @@ func (s *chanSink) Reject(id string, size int) {
 	}
 }
 
+func (s *chanSink) Flush() {
+	s.mu.Lock()
+	s.unflushed = 0
+	s.flushes++
+	s.mu.Unlock()
+}
+
 func (s *chanSink) Deliver(id string, event []byte) {
+	s.mu.Lock()
+	s.unflushed++
+	s.mu.Unlock()
 	select {
 	case s.q <- delivery{id, event}:
 	default:
@@ -52,7 +64,7 @@ func TestRefcountAndFanout(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv)
 	pub := natstest.Connect(t, srv)
-	h := New(nc, 0)
+	h := New(nc, 0, 1)
 	defer h.Close()
 	base := nc.NumSubscriptions()
 
@@ -99,7 +111,7 @@ func TestOversizedEventRejected(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv)
 	pub := natstest.Connect(t, srv)
-	h := New(nc, 8)
+	h := New(nc, 8, 1)
 	defer h.Close()
 	a := &chanSink{q: make(chan delivery, 8)}
 	subjects := []string{"gh.ch.x.big"}
@@ -136,7 +148,7 @@ func BenchmarkFanout(b *testing.B) {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			srv := natstest.Start(b)
 			nc := natstest.Connect(b, srv)
-			h := New(nc, 0)
+			h := New(nc, 0, 1)
 			defer h.Close()
 			subj := []string{"gh.ch.Outbound-Messages.bench"}
 			sinks := make([]*chanSink, n)
@@ -158,5 +170,67 @@ func BenchmarkFanout(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestFlushEndsEveryBurst checks that a burst of events ends with a Flush
+// of every member (nothing stays held back), that no more than batch events
+// go by without one, and that a burst is flushed in fewer batches than it
+// has events when it arrives faster than it is handed over.
+func TestFlushEndsEveryBurst(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv)
+	pub := natstest.Connect(t, srv)
+	const batch, events = 8, 403 // not a multiple: the burst's end must flush
+	h := New(nc, 0, batch)
+	defer h.Close()
+	sinks := []*chanSink{{q: make(chan delivery, events)}, {q: make(chan delivery, events)}}
+	maxUnflushed := 0
+	for i, s := range sinks {
+		if err := h.Add([]string{"gh.ch.burst"}, Member{Sink: s, ID: strconv.Itoa(i)}, testFlush); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range events {
+		if err := pub.Publish("gh.ch.burst", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sinks {
+		for k := range events {
+			select {
+			case <-s.q:
+				s.mu.Lock()
+				maxUnflushed = max(maxUnflushed, s.unflushed)
+				s.mu.Unlock()
+			case <-time.After(testFlush):
+				t.Fatalf("only %d of %d events delivered", k, events)
+			}
+		}
+	}
+	deadline := time.Now().Add(testFlush)
+	for _, s := range sinks {
+		for {
+			s.mu.Lock()
+			unflushed, flushes := s.unflushed, s.flushes
+			s.mu.Unlock()
+			if unflushed == 0 {
+				if flushes < events/batch {
+					t.Fatalf("%d flushes for %d events: more than %d events went by without one", flushes, events, batch)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d events delivered but never flushed", unflushed)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if maxUnflushed > batch {
+		t.Fatalf("%d events went by without a flush, want at most %d", maxUnflushed, batch)
 	}
 }
