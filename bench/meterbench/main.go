@@ -23,6 +23,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,17 +48,22 @@ func main() {
 	records := flag.Int("records", 200000, "ledger: usage records per run")
 	batch := flag.Int("batch", 5000, "ledger: meter batch size")
 	replicas := flag.String("replicas", "1,2", "ledger: meter replicas per run, comma-separated")
+	ledgerProfile := flag.String("ledger-cpuprofile", "", "ledger: write a CPU profile of the drains (meters, embedded NATS) to `file`")
+	writers := flag.Int("writers", 0, "ledger: concurrent ledger writers per replica (0 = the meter default)")
 	plans := flag.Bool("plans", true, "quota: enforce a plan (false: no plans, the bare micro round trips as a baseline)")
+	cpuProfile := flag.String("cpuprofile", "", "quota: write a CPU profile of the quota runs to `file`")
 	flag.Parse()
 
 	if *mode == "quota" || *mode == "both" {
+		stopProfile := startCPUProfile(*cpuProfile)
 		for _, w := range ints(*workers) {
 			benchQuota(*db, *pairs, w, *users, *plans)
 		}
+		stopProfile()
 	}
 	if *mode == "ledger" || *mode == "both" {
 		for _, r := range ints(*replicas) {
-			benchLedger(*db, *records, *batch, r)
+			benchLedger(*db, *records, *batch, r, *writers, *ledgerProfile)
 		}
 	}
 }
@@ -166,6 +172,27 @@ func (e *env) startMeters(n int, cfg meter.Config) (stop func()) {
 	}
 }
 
+// startCPUProfile writes a CPU profile to path ("" profiles nothing)
+// until the returned stop is called.
+func startCPUProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
 // quiet discards logs unless MBENCH_DEBUG is set.
 func quiet() *slog.Logger {
 	if os.Getenv("MBENCH_DEBUG") != "" {
@@ -236,7 +263,7 @@ func benchQuota(db string, pairs, w, users int, plans bool) {
 
 // benchLedger publishes records to USAGE and times until the ledger holds
 // them all.
-func benchLedger(db string, records, batch, replicas int) {
+func benchLedger(db string, records, batch, replicas, writers int, cpuprofile string) {
 	e := newEnv(db)
 	defer e.close()
 	// Publish first, then start the meters: the stream is a backlog the
@@ -270,8 +297,9 @@ func benchLedger(db string, records, batch, replicas int) {
 	}
 	<-js.PublishAsyncComplete()
 
+	defer startCPUProfile(cpuprofile)()
 	start := time.Now()
-	stop := e.startMeters(replicas, meter.Config{Logger: quiet(), DatabaseURL: e.dbURL, BatchSize: batch, FlushInterval: 50 * time.Millisecond})
+	stop := e.startMeters(replicas, meter.Config{Logger: quiet(), DatabaseURL: e.dbURL, BatchSize: batch, FlushInterval: 50 * time.Millisecond, LedgerWriters: writers})
 	defer stop()
 	c, err := pgx.Connect(ctx, e.dbURL)
 	if err != nil {
@@ -293,6 +321,6 @@ func benchLedger(db string, records, batch, replicas int) {
 	if err := c.QueryRow(ctx, "SELECT sum(requests) FROM usage_hourly").Scan(&rolled); err != nil || rolled != int64(records) {
 		log.Fatalf("rollups hold %d requests, want %d (%v)", rolled, records, err)
 	}
-	fmt.Printf("ledger: replicas=%d batch=%d records=%d  %s  %.0f records/s (includes meter start-up)\n",
-		replicas, batch, records, elapsed.Round(time.Millisecond), float64(records)/elapsed.Seconds())
+	fmt.Printf("ledger: replicas=%d writers=%d batch=%d records=%d  %s  %.0f records/s (includes meter start-up)\n",
+		replicas, writers, batch, records, elapsed.Round(time.Millisecond), float64(records)/elapsed.Seconds())
 }

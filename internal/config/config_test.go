@@ -75,6 +75,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		"edge.keep_alive":            func(c *Config) { c.Edge.KeepAlive = time.Minute },
 		"chat.concurrency":           func(c *Config) { c.Chat.Concurrency = 0 },
 		"meter.database_url":         func(c *Config) { c.Meter.DatabaseURL = "mysql://x" },
+		"meter.ledger_writers":       func(c *Config) { c.Meter.LedgerWriters = 9 },
 		"cache.ttl":                  func(c *Config) { c.Cache.TTL = 0 },
 		"edge.max_subscriptions_per": func(c *Config) { c.Edge.MaxSubscriptionsPerConn = 0 },
 	}

@@ -20,6 +20,9 @@ type Meter struct {
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is the longest a record waits for its batch. Default 200ms.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// LedgerWriters is how many batches one meter replica writes to the
+	// ledger at once. 0 means the meter default (1); at most 8.
+	LedgerWriters int `yaml:"ledger_writers"`
 	// RetentionDays drops Postgres ledger partitions older than this many
 	// days (hourly rollups are kept). 0 keeps records forever.
 	RetentionDays int `yaml:"retention_days"`
@@ -86,6 +89,9 @@ func (m Meter) validate() []error {
 	}
 	if m.FlushInterval <= 0 {
 		errs = append(errs, errors.New("meter.flush_interval: must be above 0"))
+	}
+	if m.LedgerWriters < 0 || m.LedgerWriters > 8 {
+		errs = append(errs, fmt.Errorf("meter.ledger_writers: must be within 0..8 (got %d)", m.LedgerWriters))
 	}
 	if m.RetentionDays < 0 {
 		errs = append(errs, fmt.Errorf("meter.retention_days: must not be negative (got %d)", m.RetentionDays))

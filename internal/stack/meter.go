@@ -23,6 +23,7 @@ func MeterConfig(cfg config.Config, log *slog.Logger) meter.Config {
 		DatabaseURL:     m.DatabaseURL,
 		BatchSize:       m.BatchSize,
 		FlushInterval:   m.FlushInterval,
+		LedgerWriters:   m.LedgerWriters,
 		RetentionDays:   m.RetentionDays,
 		PartitionsAhead: m.PartitionsAhead,
 		Quota: meter.QuotaConfig{

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/services/meter/internal/ingest"
 	"github.com/gatehouse-ai/gatehouse/services/meter/internal/ledger"
 	"github.com/gatehouse-ai/gatehouse/services/meter/internal/quota"
 )
@@ -38,6 +39,10 @@ const (
 	// The maximum stays far below [AckWait].
 	MinFlushInterval = 10 * time.Millisecond
 	MaxFlushInterval = 5 * time.Second
+	// DefaultLedgerWriters is the default [Config.LedgerWriters].
+	DefaultLedgerWriters = ingest.DefaultWriters
+	// MaxLedgerWriters bounds [Config.LedgerWriters].
+	MaxLedgerWriters = ingest.MaxWriters
 	// DefaultAdminGroup is the default [Config.AdminGroup].
 	DefaultAdminGroup = "gatehouse-admins"
 	// DefaultPartitionsAhead is the default [Config.PartitionsAhead].
@@ -80,6 +85,11 @@ type Config struct {
 	// MaxFlushInterval]. Shutdown waits at most this long for the last
 	// pull.
 	FlushInterval time.Duration
+	// LedgerWriters is how many usage batches one replica writes to the
+	// ledger at once, each in its own transaction; the next batch is
+	// pulled and decoded while they write. 0 means
+	// [DefaultLedgerWriters]; at most [MaxLedgerWriters].
+	LedgerWriters int
 	// AdminGroup is the identity group whose members may query any
 	// user's usage. "" means [DefaultAdminGroup].
 	AdminGroup string
@@ -114,6 +124,9 @@ func (c Config) withDefaults() Config {
 	if c.FlushInterval == 0 {
 		c.FlushInterval = DefaultFlushInterval
 	}
+	if c.LedgerWriters == 0 {
+		c.LedgerWriters = DefaultLedgerWriters
+	}
 	if c.AdminGroup == "" {
 		c.AdminGroup = DefaultAdminGroup
 	}
@@ -145,6 +158,8 @@ func (c Config) Validate() error {
 		return bad("batchSize %d is outside 1..%d", c.BatchSize, MaxBatchSize)
 	case c.FlushInterval != 0 && (c.FlushInterval < MinFlushInterval || c.FlushInterval > MaxFlushInterval):
 		return bad("flushInterval %s is outside %s..%s", c.FlushInterval, MinFlushInterval, MaxFlushInterval)
+	case c.LedgerWriters < 0 || c.LedgerWriters > MaxLedgerWriters:
+		return bad("ledgerWriters %d is outside 1..%d", c.LedgerWriters, MaxLedgerWriters)
 	case c.PartitionsAhead < 0 || c.PartitionsAhead > MaxPartitionsAhead:
 		return bad("partitionsAhead %d is outside 0..%d", c.PartitionsAhead, MaxPartitionsAhead)
 	case c.RetentionDays < 0 || c.RetentionDays > MaxRetentionDays:

@@ -209,6 +209,7 @@ func (s *Service) newIngest(ctx context.Context) (*ingest.Consumer, error) {
 		Writer:        s.store,
 		BatchSize:     s.cfg.BatchSize,
 		FlushInterval: s.cfg.FlushInterval,
+		Writers:       s.cfg.LedgerWriters,
 		BackoffMin:    s.backoffMin,
 		BackoffMax:    s.backoffMax,
 		Logger:        s.log.With("component", "ingest"),

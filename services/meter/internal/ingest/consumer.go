@@ -3,7 +3,9 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
@@ -19,6 +21,10 @@ const (
 	// DefaultWriteTimeout bounds one batch write. It must stay well below
 	// the consumer's AckWait, or messages are redelivered mid-write.
 	DefaultWriteTimeout = 10 * time.Second
+	// DefaultWriters is the default [Config.Writers].
+	DefaultWriters = 1
+	// MaxWriters bounds [Config.Writers].
+	MaxWriters = 8
 )
 
 // Writer stores a batch of records in one transaction, skipping request
@@ -44,7 +50,15 @@ type Config struct {
 	// BackoffMax caps the delay. 0 means [DefaultBackoffMax].
 	BackoffMax time.Duration
 	// WriteTimeout bounds one batch write. 0 means [DefaultWriteTimeout].
+	// A pulled batch may wait up to one WriteTimeout for a free writer
+	// before its own write starts, so twice WriteTimeout plus the pull
+	// must stay below the consumer's AckWait.
 	WriteTimeout time.Duration
+	// Writers is how many batches are written to the ledger at once, each
+	// in its own transaction. While they write, the next batch is pulled
+	// and decoded, so at most Writers+1 pulled batches are unacknowledged.
+	// 0 means [DefaultWriters]; at most [MaxWriters].
+	Writers int
 	// Logger receives poison and failure reports. nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -52,9 +66,19 @@ type Config struct {
 // Consumer pulls usage messages and writes them to the ledger. Its Run
 // method is not safe to call concurrently with itself.
 type Consumer struct {
-	cfg      Config
-	log      *slog.Logger
-	failures int // consecutive failed writes
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	failures int       // consecutive failed writes
+	resumeAt time.Time // no pull before this, after a failed write
+}
+
+// batch is one pulled batch, decoded: the records to write (request ids
+// unique) and the messages to settle once the write ends.
+type batch struct {
+	recs []bus.UsageRecord
+	good []jetstream.Msg
 }
 
 // New returns a Consumer. It starts nothing.
@@ -64,6 +88,11 @@ func New(cfg Config) (*Consumer, error) {
 		return nil, errors.New("ingest: consumer and writer are required")
 	case cfg.BatchSize <= 0 || cfg.FlushInterval <= 0:
 		return nil, errors.New("ingest: batch size and flush interval must be positive")
+	case cfg.Writers < 0 || cfg.Writers > MaxWriters:
+		return nil, fmt.Errorf("ingest: writers %d is outside 0..%d", cfg.Writers, MaxWriters)
+	}
+	if cfg.Writers == 0 {
+		cfg.Writers = DefaultWriters
 	}
 	if cfg.BackoffMin <= 0 {
 		cfg.BackoffMin = DefaultBackoffMin
@@ -83,39 +112,65 @@ func New(cfg Config) (*Consumer, error) {
 	return &Consumer{cfg: cfg, log: cfg.Logger}, nil
 }
 
-// Run pulls and writes batches until ctx ends. It then lets the pull in
-// flight finish (at most FlushInterval), writes and acknowledges that last
-// batch, and returns nil.
+// Run pulls and writes batches until ctx ends. Run's goroutine pulls and
+// decodes; Writers goroutines, owned by Run, write and settle, so the
+// next batch is pulled while the previous one is written. When ctx ends,
+// Run lets the pull in flight finish (at most FlushInterval), hands that
+// last batch over, waits until every batch it pulled is written and
+// settled, and returns nil.
 func (c *Consumer) Run(ctx context.Context) error {
+	work := make(chan batch) // unbuffered: a decoded batch waits for a free writer
+	var writers sync.WaitGroup
+	for range c.cfg.Writers {
+		writers.Go(func() {
+			for b := range work {
+				c.write(ctx, b)
+			}
+		})
+	}
+	defer writers.Wait()
+	defer close(work)
 	for ctx.Err() == nil {
-		batch, err := c.cfg.Consumer.Fetch(c.cfg.BatchSize, jetstream.FetchMaxWait(c.cfg.FlushInterval))
+		// After a failed write, pull nothing until its messages are due
+		// again: the ledger is probably unreachable.
+		if d := c.pause(); d > 0 {
+			c.sleep(ctx, d)
+			continue
+		}
+		fetched, err := c.cfg.Consumer.Fetch(c.cfg.BatchSize, jetstream.FetchMaxWait(c.cfg.FlushInterval))
 		if err != nil {
 			c.log.Warn("usage pull failed", "err", err)
-			c.sleep(ctx, c.backoff())
+			c.mu.Lock()
+			d := c.backoff()
+			c.mu.Unlock()
+			c.sleep(ctx, d)
 			continue
 		}
 		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
+		for m := range fetched.Messages() {
 			msgs = append(msgs, m)
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			c.log.Debug("usage pull ended", "err", err, "messages", len(msgs))
 		}
-		if len(msgs) == 0 {
-			continue
-		}
-		if err := c.process(ctx, msgs); err != nil {
-			c.sleep(ctx, c.backoff())
+		if b := c.decode(msgs); len(b.recs) > 0 {
+			work <- b
 		}
 	}
 	return nil
 }
 
-// process writes one batch and settles its messages: poison ones are
-// terminated, the rest acknowledged after commit or nak'ed with a delay.
-func (c *Consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
-	recs := make([]bus.UsageRecord, 0, len(msgs))
-	good := make([]jetstream.Msg, 0, len(msgs))
+// pause is how long pulls must still wait after a failed write.
+func (c *Consumer) pause() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Until(c.resumeAt)
+}
+
+// decode parses msgs, terminating poison ones, and drops repeated
+// request ids (their messages are still settled with the batch).
+func (c *Consumer) decode(msgs []jetstream.Msg) batch {
+	b := batch{recs: make([]bus.UsageRecord, 0, len(msgs)), good: make([]jetstream.Msg, 0, len(msgs))}
 	seen := make(map[string]struct{}, len(msgs))
 	for _, m := range msgs {
 		var published time.Time
@@ -127,43 +182,51 @@ func (c *Consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
 			c.term(m, err)
 			continue
 		}
-		good = append(good, m)
+		b.good = append(b.good, m)
 		if _, dup := seen[r.RequestID]; !dup {
 			seen[r.RequestID] = struct{}{}
-			recs = append(recs, r)
+			b.recs = append(b.recs, r)
 		}
 	}
-	if len(recs) == 0 {
-		return nil
-	}
+	return b
+}
+
+// write stores one batch and settles its messages: acknowledged after
+// the commit, or nak'ed with a growing delay when the write fails.
+func (c *Consumer) write(ctx context.Context, b batch) {
 	// The write outlives ctx so that a shutdown still commits and acks
 	// the batch it already pulled.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.WriteTimeout)
 	defer cancel()
 	began := time.Now()
-	n, err := c.cfg.Writer.InsertBatch(wctx, recs)
+	n, err := c.cfg.Writer.InsertBatch(wctx, b.recs)
 	if err != nil {
+		c.mu.Lock()
 		delay := c.backoff()
 		c.failures++
-		c.log.Error("usage batch not stored; redelivering", "err", err, "records", len(recs),
-			"retry_in", delay, "consecutive_failures", c.failures)
-		for _, m := range good {
+		failures := c.failures
+		c.resumeAt = time.Now().Add(delay)
+		c.mu.Unlock()
+		c.log.Error("usage batch not stored; redelivering", "err", err, "records", len(b.recs),
+			"retry_in", delay, "consecutive_failures", failures)
+		for _, m := range b.good {
 			if err := m.NakWithDelay(delay); err != nil {
 				c.log.Warn("usage nak failed; redelivered after ack wait", "err", err)
 			}
 		}
-		return err
+		return
 	}
+	c.mu.Lock()
 	c.failures = 0
-	for _, m := range good {
+	c.mu.Unlock()
+	for _, m := range b.good {
 		if err := m.Ack(); err != nil {
 			// The record is committed: a redelivery is a no-op insert.
 			c.log.Warn("usage ack failed after commit", "err", err)
 		}
 	}
-	c.log.Debug("usage batch stored", "messages", len(good), "new", n, "duplicates", int64(len(recs))-n,
+	c.log.Debug("usage batch stored", "messages", len(b.good), "new", n, "duplicates", int64(len(b.recs))-n,
 		"write", time.Since(began))
-	return nil
 }
 
 func (c *Consumer) term(m jetstream.Msg, cause error) {
@@ -187,7 +250,8 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// backoff is the delay after c.failures consecutive failures.
+// backoff is the delay after c.failures consecutive failures; c.mu must
+// be held.
 func (c *Consumer) backoff() time.Duration {
 	d := c.cfg.BackoffMin
 	for i := 0; i < c.failures && d < c.cfg.BackoffMax; i++ {

@@ -10,6 +10,18 @@
 // partition and collides with itself. The hourly rollups in usage_hourly
 // are updated from the rows actually inserted, in the same statement.
 //
+// The Postgres write path of a batch is one transaction: a binary COPY
+// into a session-local TEMP staging table (unlogged, emptied at commit),
+// then per UTC day one INSERT ... SELECT straight into that day's
+// partition with ON CONFLICT DO NOTHING, whose RETURNING rows feed the
+// rollup upsert of the same statement. Only the staging table is
+// unlogged; usage_records and usage_hourly are ordinary WAL-logged tables
+// committed with the server's synchronous_commit, so a record acknowledged
+// after InsertBatch returns survives a Postgres crash. The key text
+// columns use COLLATE "C" (byte order, as SQLite's BINARY) and
+// usage_hourly has fillfactor 50 so its upserts are HOT updates; see
+// migration 0003.
+//
 // SQLite dialect notes: cached and estimated are INTEGER 0/1, and
 // started_at and finished_at are INTEGER milliseconds since the Unix epoch,
 // UTC. Postgres uses BOOLEAN and TIMESTAMPTZ.

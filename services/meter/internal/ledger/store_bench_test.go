@@ -15,7 +15,7 @@ import (
 // Postgres is the production ledger; SQLite is shown for comparison.
 func BenchmarkInsertBatch(b *testing.B) {
 	for _, backend := range dbtest.Backends {
-		for _, size := range []int{100, 500, 2000} {
+		for _, size := range []int{100, 500, 2000, 5000} {
 			b.Run(fmt.Sprintf("%s/batch=%d", backend.Name, size), func(b *testing.B) {
 				url, path := backend.Open(b)
 				ctx := context.Background()

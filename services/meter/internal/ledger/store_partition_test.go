@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"testing/fstest"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/services/meter/internal/dbtest"
+	"github.com/jackc/pgx/v5"
 )
 
 // pgOnly returns the Postgres backend, skipping (or failing under CI)
@@ -178,8 +180,8 @@ func TestMigrateV1Data(t *testing.T) {
 		}
 	}
 	st.migrations = embedded
-	if got, err := st.Migrate(ctx); err != nil || !slices.Equal(got, []int{2}) {
-		t.Fatalf("Migrate to v2 = %v, %v", got, err)
+	if got, err := st.Migrate(ctx); err != nil || !slices.Equal(got, []int{2, 3}) {
+		t.Fatalf("Migrate from v1 = %v, %v; want [2 3]", got, err)
 	}
 	rows, err := st.Usage(ctx, Query{Sub: "alice", From: t0.Truncate(time.Hour), To: t0.Truncate(time.Hour).AddDate(0, 0, 2), GroupBy: GroupDay})
 	if err != nil {
@@ -285,5 +287,130 @@ func TestEnsurePartitionConcurrent(t *testing.T) {
 	}
 	if got := partitions(t, first.(*pgStore)); len(got) != 6 {
 		t.Errorf("partitions = %v, want 6", got)
+	}
+}
+
+// TestInsertAfterPartitionDroppedElsewhere: a partition that this store
+// believes exists but another replica's retention dropped fails the batch
+// once (nothing is stored, so the consumer retries), and the retry
+// recreates the partition and stores the batch with its rollups.
+func TestInsertAfterPartitionDroppedElsewhere(t *testing.T) {
+	t.Parallel()
+	b := pgOnly(t)
+	url, path := b.Open(t)
+	ctx := context.Background()
+	open := func() *pgStore {
+		s, err := Open(ctx, url, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if _, err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s.(*pgStore)
+	}
+	a, other := open(), open()
+	day := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	if n, err := a.InsertBatch(ctx, []bus.UsageRecord{rec("x1", "alice", "m1", 1, 1, day.Add(time.Hour))}); err != nil || n != 1 {
+		t.Fatalf("InsertBatch = %d, %v", n, err)
+	}
+	if dropped, err := other.DropPartitionsBefore(ctx, day.AddDate(0, 0, 1)); err != nil || len(dropped) != 1 {
+		t.Fatalf("DropPartitionsBefore = %v, %v", dropped, err)
+	}
+	late := []bus.UsageRecord{rec("x2", "alice", "m1", 2, 2, day.Add(2*time.Hour)), rec("x3", "bob", "m1", 3, 3, day.AddDate(0, 0, 1))}
+	if n, err := a.InsertBatch(ctx, late); err == nil {
+		t.Fatalf("InsertBatch into a partition dropped elsewhere = %d, nil; want an error", n)
+	}
+	var left int
+	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM usage_records`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("records after the failed batch = %d, %v; want 0 (the batch is one transaction)", left, err)
+	}
+	if n, err := a.InsertBatch(ctx, late); err != nil || n != 2 {
+		t.Fatalf("retried InsertBatch = %d, %v; want 2", n, err)
+	}
+	rollupsMatchRecordsSince(t, a, day.Add(2*time.Hour))
+}
+
+// rollupsMatchRecordsSince is rollupsMatchRecords for the hours from
+// since on (earlier rollups outlive their dropped records by design).
+func rollupsMatchRecordsSince(t *testing.T, s *pgStore, since time.Time) {
+	t.Helper()
+	var diff int
+	err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM (
+	(SELECT hour, tenant, sub, issuer, key_id, model_id, requests, input_tokens, output_tokens FROM usage_hourly WHERE hour >= $1
+	 EXCEPT
+	 SELECT date_trunc('hour', finished_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', tenant, sub, issuer, key_id, model_id,
+		count(*), sum(input_tokens), sum(output_tokens)
+	 FROM usage_records WHERE finished_at >= $1 GROUP BY 1, 2, 3, 4, 5, 6)
+	UNION ALL
+	(SELECT date_trunc('hour', finished_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', tenant, sub, issuer, key_id, model_id,
+		count(*), sum(input_tokens), sum(output_tokens)
+	 FROM usage_records WHERE finished_at >= $1 GROUP BY 1, 2, 3, 4, 5, 6
+	 EXCEPT
+	 SELECT hour, tenant, sub, issuer, key_id, model_id, requests, input_tokens, output_tokens FROM usage_hourly WHERE hour >= $1)
+) d`, since).Scan(&diff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != 0 {
+		t.Errorf("usage_hourly differs from the sums of usage_records in %d groups", diff)
+	}
+}
+
+// TestInsertBatchBothPaths: small batches (parameter arrays) and large
+// ones (COPY into the staging table) store the same thing: new records
+// once across two days, duplicates (stored before, or repeated within the
+// batch) skipped, rollups equal to the records, the staging table empty
+// after the commit.
+func TestInsertBatchBothPaths(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{10, pgCopyMin + 10} {
+		t.Run(fmt.Sprintf("batch=%d", size), func(t *testing.T) {
+			t.Parallel()
+			st := openStore(t, pgOnly(t)).(*pgStore)
+			ctx := context.Background()
+			midnight := time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC)
+			mk := func(i int) bus.UsageRecord {
+				r := rec(fmt.Sprintf("p-%05d", i), fmt.Sprintf("user-%d", i%7), "m1", int64(i%5+1), 2, midnight.Add(time.Duration(i-size/2)*time.Minute))
+				r.Cached, r.Tenant, r.CostMicroUSD = i%3 == 0, fmt.Sprintf("t%d", i%2), 9
+				return r
+			}
+			first := make([]bus.UsageRecord, 0, size)
+			for i := range size {
+				first = append(first, mk(i))
+			}
+			if n, err := st.InsertBatch(ctx, first); err != nil || n != int64(size) {
+				t.Fatalf("InsertBatch = %d, %v; want %d", n, err, size)
+			}
+			// Half old, half new, and one new record twice.
+			second := slices.Clone(first[size/2:])
+			for i := size; i < size+size/2; i++ {
+				second = append(second, mk(i))
+			}
+			second = append(second, mk(size))
+			if n, err := st.InsertBatch(ctx, second); err != nil || n != int64(size/2) {
+				t.Fatalf("InsertBatch with duplicates = %d, %v; want %d", n, err, size/2)
+			}
+			rollupsMatchRecords(t, st)
+			var total, days int
+			if err := st.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT tableoid) FROM usage_records`).Scan(&total, &days); err != nil ||
+				total != size+size/2 || days != 2 {
+				t.Errorf("usage_records = %d rows in %d partitions, %v; want %d in 2", total, days, err, size+size/2)
+			}
+			err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+				var staged int
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM pg_temp.`+pgStageTable).Scan(&staged); err != nil {
+					return err
+				}
+				if staged != 0 {
+					t.Errorf("staging table holds %d rows after commit, want 0", staged)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
