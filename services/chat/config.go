@@ -39,9 +39,18 @@ const (
 	// MaxConversationIDBytes bounds the conversationId a client may send;
 	// it is echoed on every event.
 	MaxConversationIDBytes = 256
-	// MaxDeliver is how many times JetStream delivers an INBOUND message
-	// that is never acknowledged (its worker died before validating it).
-	MaxDeliver = 3
+	// MaxDeliver is how many times JetStream delivers an INBOUND message:
+	// once. It is the at-most-once rule: JetStream never redelivers a
+	// request, so an asynchronous acknowledgement (no round trip before the
+	// model is called) is enough to never run a request twice. A message
+	// whose worker died before acknowledging it is answered with
+	// internal_error by a surviving replica once [Config.AckWait] has
+	// passed (see the package doc).
+	MaxDeliver = 1
+	// ClaimTimeout bounds each JetStream call that claims or answers a
+	// request outside the fast path: deleting a late request from INBOUND
+	// before running it, and reading and deleting an undelivered one.
+	ClaimTimeout = 5 * time.Second
 	// SetupTimeout bounds declaring streams and the consumer in Run.
 	SetupTimeout = 10 * time.Second
 	// UsagePublishAttempts is how many times a usage record is published
@@ -169,8 +178,13 @@ type Config struct {
 	// its context ends before cancelling them. Default
 	// [DefaultDrainTimeout].
 	DrainTimeout time.Duration
-	// AckWait is the consumer's redelivery timeout for a message that was
-	// pulled but never acknowledged. Default [DefaultAckWait].
+	// AckWait is how long JetStream waits for the acknowledgement of a
+	// pulled request before it gives the request up (it is never
+	// redelivered, see [MaxDeliver]) and a replica answers it with
+	// internal_error. A request that reaches its worker more than half of
+	// AckWait after it was stored is claimed synchronously (deleted from
+	// INBOUND) before it runs, so it never runs after it was answered as
+	// undelivered. Default [DefaultAckWait], at least 1s.
 	AckWait time.Duration
 }
 

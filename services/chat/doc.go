@@ -11,19 +11,50 @@
 // pull batch sized to [Config.Concurrency]) and processes at most
 // Concurrency requests at once.
 //
-// A message is acknowledged synchronously (double ack) as soon as it is
-// decoded and validated, before any model is called. A request whose worker
-// dies mid-stream is therefore never re-run and doubled; the client sees the
-// answer stop and may ask again. Only a message whose worker dies before
-// the acknowledgement is redelivered (up to [MaxDeliver] times). If the
-// acknowledgement itself fails the request is not run; JetStream redelivers
-// it after [Config.AckWait]. Because of this rule the worker sends no
-// progress heartbeats (in-progress acknowledgements): once acknowledged,
-// a long stream holds no JetStream state at all, and a request whose
-// worker dies mid-stream is never re-run: the HTTP API client sees the
-// stream end with an error (its edge times out after
-// OpenAIEventTimeout), the WebSocket client sees the answer stop, and the
-// reservation expires in meter. A message without a valid Gh-Identity or
+// The delivery rule is at most once, and JetStream enforces it: the
+// consumer has MaxDeliver 1 ([MaxDeliver]), so it never delivers a request
+// twice, whatever becomes of the acknowledgement. A message is therefore
+// acknowledged asynchronously (a plain Ack, no round trip before the model
+// is called) as soon as it is decoded and validated. That is safe while
+// JetStream still counts the message as pending, which is certain when it
+// was stored less than half of [Config.AckWait] ago; a message that reaches
+// its worker later (it waited in the pull buffer or in a backlog) is
+// claimed instead, by deleting it from INBOUND synchronously, and is not
+// run if it is already gone (see below). Consumers declared by earlier
+// versions with MaxDeliver 3 are updated in place when a replica starts.
+//
+// A request whose worker dies before acknowledging it (or whose
+// acknowledgement is lost) is not run again: when AckWait has passed,
+// JetStream gives it up and publishes a max-deliveries advisory
+// ($JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<INBOUND>.chat). Every replica
+// listens in queue group [bus.QueueChat]; the one that gets it reads the
+// request, deletes it from INBOUND and answers it with one internal_error
+// event (the client may ask again); nothing was reserved or recorded. (An
+// acknowledgement lost while its worker lives on, which takes a broken
+// connection whose reconnect buffer does not resend it, gets the same
+// treatment: the caller then sees this error after, or instead of the
+// rest of, its answer; the request still runs once.) If
+// no replica runs at that moment the advisory is lost: the request stays in
+// INBOUND until [bus.InboundMaxAge], the HTTP API client's edge times out
+// after OpenAIEventTimeout and a WebSocket client gets no answer. A
+// request whose worker dies after acknowledging it, mid-stream, is likewise
+// never re-run: the HTTP API client sees the stream end with an error (its
+// edge times out after OpenAIEventTimeout), the WebSocket client sees the
+// answer stop, and the reservation expires in meter. The worker sends no
+// progress heartbeats: once acknowledged, a long stream holds no JetStream
+// state at all.
+//
+// The age test compares this host's clock with the message's JetStream
+// timestamp, so it assumes the clocks of chat and NATS hosts differ by
+// less than half of AckWait (15 s by default). If a late claim's delete
+// fails for another reason the request is not run and is answered with
+// internal_error at once (the advisory may then answer it a second time).
+// When Run's context ends, requests already delivered to the replica's
+// pull buffer are still run (the iterator is drained); those not started
+// when [Config.DrainTimeout] ends are answered as undelivered by another
+// replica after AckWait.
+//
+// A message without a valid Gh-Identity or
 // Gh-Request-Id header, with a bad Gh-Reply-To, or whose body cannot be
 // decoded is terminated (Term) and logged; a client that can be addressed
 // also gets a validation_error event. A request that fails validation is

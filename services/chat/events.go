@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 
@@ -9,7 +10,8 @@ import (
 )
 
 // emitter publishes the events of one answer, in order, numbering them.
-// It is used by one goroutine.
+// It is used by one goroutine. It encodes every event into the same
+// buffer (Publish copies it), so events cost no allocation of their own.
 type emitter struct {
 	nc      *nats.Conn
 	log     *slog.Logger
@@ -17,6 +19,8 @@ type emitter struct {
 	convID  string
 	reqID   string
 	seq     int
+	buf     bytes.Buffer
+	enc     *json.Encoder // on buf; created by the first emit
 }
 
 // emit stamps ev with the request's ids and the next sequence number and
@@ -27,11 +31,15 @@ func (e *emitter) emit(ev bus.Event) {
 	ev.RequestID = e.reqID
 	ev.Seq = e.seq
 	e.seq++
-	data, err := json.Marshal(ev)
-	if err != nil {
+	if e.enc == nil {
+		e.enc = json.NewEncoder(&e.buf) // escapes HTML like json.Marshal
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(ev); err != nil {
 		e.log.Error("encode event", "err", err, "seq", ev.Seq)
 		return
 	}
+	data := bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'}) // Encode's newline
 	if err := e.nc.Publish(e.subject, data); err != nil {
 		e.log.Warn("publish event", "err", err, "subject", e.subject, "seq", ev.Seq)
 	}

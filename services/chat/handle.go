@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -11,9 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// ackTimeout bounds the synchronous acknowledgement of a request.
-const ackTimeout = 5 * time.Second
 
 // handle takes one INBOUND message through intake: headers, decoding,
 // stop requests, validation and acknowledgement, then answers it.
@@ -56,14 +54,14 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 
 	if req.Stop != "" && len(req.Messages) == 0 {
-		if !s.ack(msg, log) {
+		if !s.ack(msg, em) {
 			return
 		}
 		s.stop(req.Stop, idHeader, em, log)
 		return
 	}
 	v, rerr := s.validate(&req)
-	if !s.ack(msg, log) {
+	if !s.ack(msg, em) {
 		return
 	}
 	if rerr != nil {
@@ -82,17 +80,59 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	})
 }
 
-// ack acknowledges msg and waits for JetStream to confirm, so that a
-// request is never run twice. On failure the request is not run: if the
-// acknowledgement was lost, JetStream redelivers it.
-func (s *Service) ack(msg jetstream.Msg, log *slog.Logger) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
-	defer cancel()
-	if err := msg.DoubleAck(ctx); err != nil {
-		log.Warn("acknowledge chat request failed; leaving it for redelivery", "err", err)
+// ack acknowledges msg before it is run. The consumer delivers a request
+// once ([MaxDeliver]), so JetStream never runs it again whatever becomes of
+// the acknowledgement, and a plain asynchronous Ack suffices: nothing
+// waits for a round trip. That holds while JetStream still counts msg as
+// pending, which is certain when msg was stored less than half of
+// [Config.AckWait] ago (it was delivered after it was stored). An older
+// msg may already have been given up and answered as undelivered
+// (see undelivered.go), so it is claimed instead. ack reports whether the
+// request may run.
+func (s *Service) ack(msg jetstream.Msg, em *emitter) bool {
+	md, err := msg.Metadata()
+	if err != nil {
+		// Not a JetStream delivery: nothing to acknowledge or claim.
+		em.log.Warn("chat request without JetStream metadata; not running it", "err", err)
 		return false
 	}
-	return true
+	if time.Since(md.Timestamp) < s.cfg.AckWait/2 {
+		if err := msg.Ack(); err != nil {
+			// Still pending: it is answered as undelivered after AckWait.
+			em.log.Warn("acknowledge chat request failed; not running it", "err", err)
+			return false
+		}
+		return true
+	}
+	return s.claim(msg, md.Sequence.Stream, em)
+}
+
+// claim deletes a late request (stored more than half of AckWait ago) from
+// INBOUND and reports whether it may run. Deleting is what the
+// undelivered-request path does before it answers, so exactly one of the
+// two gets the message: if it is gone already, it was answered with
+// internal_error and is not run.
+func (s *Service) claim(msg jetstream.Msg, seq uint64, em *emitter) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), ClaimTimeout)
+	defer cancel()
+	err := s.inbound.DeleteMsg(ctx, seq)
+	switch {
+	case err == nil:
+		// Also clears the consumer's pending entry, so no advisory follows.
+		if err := msg.Ack(); err != nil {
+			em.log.Debug("acknowledge claimed chat request", "err", err)
+		}
+		return true
+	case errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful):
+		em.log.Warn("late chat request was already answered as undelivered; not running it", "err", err, "seq", seq)
+		return false
+	default:
+		// Unknown outcome: never run it, and answer now rather than rely on
+		// the advisory (the client may then see this error twice).
+		em.log.Warn("claim late chat request failed; not running it", "err", err, "seq", seq)
+		em.fail(bus.ErrTypeInternal, undeliveredMessage, nil)
+		return false
+	}
 }
 
 // term drops a message that can never be processed.

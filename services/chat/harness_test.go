@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
 	"github.com/gatehouse-ai/gatehouse/pkg/natstest"
 	"github.com/gatehouse-ai/gatehouse/services/chat"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -25,6 +26,8 @@ const waitLimit = 10 * time.Second
 // meter and cache.
 type harness struct {
 	t    testing.TB
+	srv  *server.Server
+	cfg  chat.Config // as given to chat.New
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	subj bus.Subjects
@@ -41,7 +44,7 @@ func newHarness(t testing.TB, cfg chat.Config, o contractOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, nc: nc, js: js, subj: bus.NewSubjects(cfg.Prefix)}
+	h := &harness{t: t, srv: srv, nc: nc, js: js, subj: bus.NewSubjects(cfg.Prefix)}
 	h.c = startContracts(t, nc, cfg.Prefix, o)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -54,16 +57,26 @@ func newHarness(t testing.TB, cfg chat.Config, o contractOpts) *harness {
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = time.Second
 	}
-	svc, err := chat.New(cfg, nc)
+	h.cfg = cfg
+	h.svc, h.stop = h.run(nc)
+	h.waitPulling()
+	return h
+}
+
+// run starts a chat service with the harness's config on nc; the returned
+// stop ends it and checks Run's result (idempotent, also run at cleanup).
+func (h *harness) run(nc *nats.Conn) (*chat.Service, func()) {
+	t := h.t
+	t.Helper()
+	svc, err := chat.New(h.cfg, nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc = svc
 	runCtx, stopRun := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(runCtx) }()
 	var once sync.Once
-	h.stop = func() {
+	stop := func() {
 		once.Do(func() {
 			stopRun()
 			if err := <-done; err != nil {
@@ -71,9 +84,16 @@ func newHarness(t testing.TB, cfg chat.Config, o contractOpts) *harness {
 			}
 		})
 	}
-	t.Cleanup(h.stop)
+	t.Cleanup(stop)
+	return svc, stop
+}
+
+// startReplica starts another chat replica on its own connection to the
+// harness's server and waits until it pulls.
+func (h *harness) startReplica() {
+	h.t.Helper()
+	h.run(natstest.Connect(h.t, h.srv))
 	h.waitPulling()
-	return h
 }
 
 // waitPulling waits until the service has a pull request waiting on its

@@ -27,6 +27,7 @@ type Service struct {
 	cfg       Config
 	nc        *nats.Conn
 	js        jetstream.JetStream
+	inbound   jetstream.Stream // set by Run before any request is handled
 	subj      bus.Subjects
 	log       *slog.Logger
 	models    catalog
@@ -91,6 +92,15 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	undeliveredSub, err := s.nc.QueueSubscribe(s.maxDeliveriesSubject(), bus.QueueChat, s.onUndelivered)
+	if err != nil {
+		return fmt.Errorf("chat: subscribe to max-deliveries advisories: %w", err)
+	}
+	defer func() {
+		if err := undeliveredSub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			s.log.Warn("unsubscribe max-deliveries advisories", "err", err)
+		}
+	}()
 	cancelSub, err := s.nc.Subscribe(s.subj.CancelAll(), s.onCancel)
 	if err != nil {
 		return fmt.Errorf("chat: subscribe to cancellations: %w", err)
@@ -135,11 +145,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 
 	<-ctx.Done()
-	iter.Stop() // unacknowledged buffered messages are redelivered elsewhere
-	<-pulled
-
+	// Requests already delivered here are never redelivered (MaxDeliver
+	// is 1): stop pulling more, but run the buffered ones.
+	iter.Drain()
 	idle := make(chan struct{})
-	go func() { workers.Wait(); close(idle) }()
+	go func() { <-pulled; workers.Wait(); close(idle) }()
 	grace := time.NewTimer(s.cfg.DrainTimeout)
 	defer grace.Stop()
 	select {
@@ -147,6 +157,9 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-grace.C:
 		s.log.Warn("drain timeout: cancelling in-flight requests", "running", s.flights.running())
 		cancelWork()
+		// Buffered requests not started by now are answered as
+		// undelivered by another replica after AckWait.
+		iter.Stop()
 		<-idle
 	}
 	s.log.Info("chat stopped")
@@ -160,6 +173,11 @@ func (s *Service) declare(ctx context.Context) (jetstream.Consumer, error) {
 	if err := bus.EnsureStreams(ctx, s.js, s.subj); err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
+	inbound, err := s.js.Stream(ctx, s.subj.StreamInbound())
+	if err != nil {
+		return nil, fmt.Errorf("chat: stream %s: %w", s.subj.StreamInbound(), err)
+	}
+	s.inbound = inbound
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.StreamInbound(), jetstream.ConsumerConfig{
 		Durable:       bus.ConsumerChat,
 		Description:   "Gatehouse chat workers (shared by all chat replicas)",
@@ -175,13 +193,14 @@ func (s *Service) declare(ctx context.Context) (jetstream.Consumer, error) {
 }
 
 // pull hands messages to workers, one slot of the semaphore each, until
-// ctx ends or the iterator is stopped.
+// the iterator is drained or stopped, or work ends (the drain grace
+// period is over). ctx ending only stops the pause after a failed pull.
 func (s *Service) pull(ctx, work context.Context, iter jetstream.MessagesContext, workers *sync.WaitGroup) {
 	slots := make(chan struct{}, s.cfg.Concurrency)
 	for {
 		select {
 		case slots <- struct{}{}:
-		case <-ctx.Done():
+		case <-work.Done():
 			return
 		}
 		msg, err := iter.Next()
