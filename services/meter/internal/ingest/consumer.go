@@ -173,11 +173,12 @@ func (c *Consumer) decode(msgs []jetstream.Msg) batch {
 	b := batch{recs: make([]bus.UsageRecord, 0, len(msgs)), good: make([]jetstream.Msg, 0, len(msgs))}
 	seen := make(map[string]struct{}, len(msgs))
 	for _, m := range msgs {
-		var published time.Time
-		if md, err := m.Metadata(); err == nil {
-			published = md.Timestamp
-		}
-		r, err := Decode(m.Data(), published)
+		r, err := decode(m.Data(), func() time.Time {
+			if md, err := m.Metadata(); err == nil {
+				return md.Timestamp
+			}
+			return time.Time{}
+		})
 		if err != nil {
 			c.term(m, err)
 			continue

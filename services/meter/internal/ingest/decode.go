@@ -24,6 +24,12 @@ const MaxRequestIDLen = 256
 // A missing FinishedAt becomes published (the stream's timestamp) and a
 // missing StartedAt becomes FinishedAt; times are converted to UTC.
 func Decode(data []byte, published time.Time) (bus.UsageRecord, error) {
+	return decode(data, func() time.Time { return published })
+}
+
+// decode is [Decode] with the publish time asked for only when the record
+// has no FinishedAt (reading it from a message's metadata costs a parse).
+func decode(data []byte, published func() time.Time) (bus.UsageRecord, error) {
 	var r bus.UsageRecord
 	if err := json.Unmarshal(data, &r); err != nil {
 		return r, fmt.Errorf("%w: %v", ErrPoison, err)
@@ -47,7 +53,7 @@ func Decode(data []byte, published time.Time) (bus.UsageRecord, error) {
 		}
 	}
 	if r.FinishedAt.IsZero() {
-		r.FinishedAt = published
+		r.FinishedAt = published()
 	}
 	if r.StartedAt.IsZero() {
 		r.StartedAt = r.FinishedAt
