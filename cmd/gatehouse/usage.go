@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -133,14 +134,15 @@ func printUsage(w io.Writer, o usageOptions, rows []bus.UsageRow) error {
 	if group == "" {
 		group = "total"
 	}
-	header := []string{group, "requests", "input_tokens", "output_tokens", "total_tokens"}
+	header := []string{group, "requests", "input_tokens", "output_tokens", "total_tokens", "cached_requests", "cost_usd"}
 	record := func(r bus.UsageRow) []string {
 		g := r.Group
 		if o.query.GroupBy == "" {
 			g = "all"
 		}
 		return []string{g, strconv.FormatInt(r.Requests, 10), strconv.FormatInt(r.InputTokens, 10),
-			strconv.FormatInt(r.OutputTokens, 10), strconv.FormatInt(r.TotalTokens, 10)}
+			strconv.FormatInt(r.OutputTokens, 10), strconv.FormatInt(r.TotalTokens, 10),
+			strconv.FormatInt(r.CachedRequests, 10), formatMicroUSD(r.CostMicroUSD)}
 	}
 	if o.csv {
 		cw := csv.NewWriter(w)
@@ -156,10 +158,20 @@ func printUsage(w io.Writer, o usageOptions, rows []bus.UsageRow) error {
 		return cw.Error()
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	line := func(f []string) { fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", f[0], f[1], f[2], f[3], f[4]) }
+	line := func(f []string) { fmt.Fprint(tw, strings.Join(f, "\t")+"\t\n") }
 	line(header)
 	for _, r := range rows {
 		line(record(r))
 	}
 	return tw.Flush()
+}
+
+// formatMicroUSD prints millionths of a dollar as dollars with six
+// decimals (exact: no floating point).
+func formatMicroUSD(m int64) string {
+	sign := ""
+	if m < 0 {
+		sign, m = "-", -m
+	}
+	return fmt.Sprintf("%s%d.%06d", sign, m/1_000_000, m%1_000_000)
 }

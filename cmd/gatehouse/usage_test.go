@@ -48,13 +48,14 @@ func TestUsageFlags(t *testing.T) {
 
 func TestPrintUsage(t *testing.T) {
 	t.Parallel()
-	rows := []bus.UsageRow{{Group: "alice", Requests: 2, InputTokens: 3, OutputTokens: 4, TotalTokens: 7}, {Group: "b,ob", Requests: 1, TotalTokens: 1}}
+	rows := []bus.UsageRow{{Group: "alice", Requests: 2, InputTokens: 3, OutputTokens: 4, TotalTokens: 7, CachedRequests: 1, CostMicroUSD: 1_500_042},
+		{Group: "b,ob", Requests: 1, TotalTokens: 1, CostMicroUSD: -5}}
 	o := usageOptions{query: bus.UsageQuery{GroupBy: "user"}, csv: true}
 	var b bytes.Buffer
 	if err := printUsage(&b, o, rows); err != nil {
 		t.Fatal(err)
 	}
-	want := "user,requests,input_tokens,output_tokens,total_tokens\nalice,2,3,4,7\n\"b,ob\",1,0,0,1\n"
+	want := "user,requests,input_tokens,output_tokens,total_tokens,cached_requests,cost_usd\nalice,2,3,4,7,1,1.500042\n\"b,ob\",1,0,0,1,0,-0.000005\n"
 	if b.String() != want {
 		t.Errorf("csv:\n%s\nwant\n%s", b.String(), want)
 	}
@@ -64,7 +65,7 @@ func TestPrintUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 3 || !strings.Contains(lines[0], "total_tokens") || !strings.HasSuffix(strings.TrimSpace(lines[1]), "7") {
+	if len(lines) != 3 || !strings.Contains(lines[0], "total_tokens") || !strings.HasSuffix(strings.TrimSpace(lines[1]), "1.500042") {
 		t.Errorf("table:\n%s", b.String())
 	}
 }
@@ -111,14 +112,14 @@ func TestUsageCommand(t *testing.T) {
 	subj := bus.NewSubjects(cfg.NATS.Prefix)
 	for i, sub := range []string{"alice", "alice", "bob"} {
 		rec := bus.UsageRecord{RequestID: "r" + string(rune('0'+i)), Sub: sub, Issuer: "iss", ModelID: "echo", InputTokens: 2, OutputTokens: 3,
-			TotalTokens: 5, Status: bus.UsageStatusOK, StartedAt: at, FinishedAt: at}
+			TotalTokens: 5, CostMicroUSD: int64(100 * (i + 1)), Cached: i == 1, Status: bus.UsageStatusOK, StartedAt: at, FinishedAt: at}
 		data, _ := json.Marshal(rec)
 		if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: subj.Usage(""), Data: data,
 			Header: nats.Header{bus.HeaderMsgID: {rec.RequestID}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := "user,requests,input_tokens,output_tokens,total_tokens\nalice,2,4,6,10\nbob,1,2,3,5\n"
+	want := "user,requests,input_tokens,output_tokens,total_tokens,cached_requests,cost_usd\nalice,2,4,6,10,1,0.000300\nbob,1,2,3,5,0,0.000300\n"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, errOut, err := runCmd(t, "usage", "--data", cfg.DataDir, "--nats-url", dev.NATSURL(),

@@ -95,6 +95,11 @@ type UsageRow struct {
 	InputTokens  int64  `json:"inputTokens"`
 	OutputTokens int64  `json:"outputTokens"`
 	TotalTokens  int64  `json:"totalTokens"`
+	// CachedRequests is how many of Requests were answered from the cache.
+	CachedRequests int64 `json:"cachedRequests"`
+	// CostMicroUSD is the spend priced from the model catalog, in
+	// millionths of a US dollar.
+	CostMicroUSD int64 `json:"costMicroUsd"`
 }
 
 // UsageResponse answers a [UsageQuery].

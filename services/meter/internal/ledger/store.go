@@ -108,8 +108,9 @@ func Open(ctx context.Context, databaseURL, sqlitePath string) (Store, error) {
 }
 
 // sumRow is the row scanned by both dialects' usage queries.
-func sumRow(group string, n, in, out, total int64) bus.UsageRow {
-	return bus.UsageRow{Group: group, Requests: n, InputTokens: in, OutputTokens: out, TotalTokens: total}
+func sumRow(group string, n, in, out, total, cached, cost int64) bus.UsageRow {
+	return bus.UsageRow{Group: group, Requests: n, InputTokens: in, OutputTokens: out, TotalTokens: total,
+		CachedRequests: cached, CostMicroUSD: cost}
 }
 
 // Filter selects the records of one quota subject: exactly one of

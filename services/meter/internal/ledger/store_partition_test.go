@@ -120,8 +120,8 @@ func TestPartitionsRollupsRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRows := []bus.UsageRow{
-		{Group: "alice", Requests: 3, InputTokens: 30, OutputTokens: 15, TotalTokens: 45},
-		{Group: "bob", Requests: 1, InputTokens: 1, OutputTokens: 1, TotalTokens: 2},
+		{Group: "alice", Requests: 3, InputTokens: 30, OutputTokens: 15, TotalTokens: 45, CostMicroUSD: 300},
+		{Group: "bob", Requests: 1, InputTokens: 1, OutputTokens: 1, TotalTokens: 2, CachedRequests: 1},
 	}
 	if !slices.Equal(fromRollups, wantRows) || !slices.Equal(fromRecords, wantRows) {
 		t.Errorf("by user: rollups %+v, records %+v, want %+v", fromRollups, fromRecords, wantRows)

@@ -385,12 +385,14 @@ func (s *pgStore) Usage(ctx context.Context, q Query) ([]bus.UsageRow, error) {
 	var sql string
 	if hourAligned(q.From) && hourAligned(q.To) {
 		sql = `SELECT ` + pgGroupExpr(q.GroupBy, "hour") + ` AS grp, coalesce(sum(requests), 0)::bigint,
-	coalesce(sum(input_tokens), 0)::bigint, coalesce(sum(output_tokens), 0)::bigint, coalesce(sum(total_tokens), 0)::bigint
+	coalesce(sum(input_tokens), 0)::bigint, coalesce(sum(output_tokens), 0)::bigint, coalesce(sum(total_tokens), 0)::bigint,
+	coalesce(sum(cached), 0)::bigint, coalesce(sum(cost_micro_usd), 0)::bigint
 FROM usage_hourly
 WHERE ($1::bool OR (sub = $2 AND ($3::text = '' OR issuer = $3::text))) AND hour >= $4 AND hour < $5`
 	} else {
 		sql = `SELECT ` + pgGroupExpr(q.GroupBy, "finished_at") + ` AS grp, count(*), coalesce(sum(input_tokens), 0)::bigint,
-	coalesce(sum(output_tokens), 0)::bigint, coalesce(sum(total_tokens), 0)::bigint
+	coalesce(sum(output_tokens), 0)::bigint, coalesce(sum(total_tokens), 0)::bigint,
+	count(*) FILTER (WHERE cached), coalesce(sum(cost_micro_usd), 0)::bigint
 FROM usage_records
 WHERE ($1::bool OR (sub = $2 AND ($3::text = '' OR issuer = $3::text))) AND finished_at >= $4 AND finished_at < $5`
 	}
@@ -403,11 +405,11 @@ WHERE ($1::bool OR (sub = $2 AND ($3::text = '' OR issuer = $3::text))) AND fini
 	}
 	out := []bus.UsageRow{}
 	var (
-		g                string
-		n, in, o, totals int64
+		g                              string
+		n, in, o, totals, cached, cost int64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&g, &n, &in, &o, &totals}, func() error {
-		out = append(out, sumRow(g, n, in, o, totals))
+	_, err = pgx.ForEachRow(rows, []any{&g, &n, &in, &o, &totals, &cached, &cost}, func() error {
+		out = append(out, sumRow(g, n, in, o, totals, cached, cost))
 		return nil
 	})
 	if err != nil {

@@ -213,7 +213,8 @@ func (s *sqliteStore) Usage(ctx context.Context, q Query) ([]bus.UsageRow, error
 		return nil, err
 	}
 	query := `SELECT ` + sqliteGroupExpr[q.GroupBy] + ` AS grp, count(*), coalesce(sum(input_tokens), 0),
-	coalesce(sum(output_tokens), 0), coalesce(sum(total_tokens), 0)
+	coalesce(sum(output_tokens), 0), coalesce(sum(total_tokens), 0), coalesce(sum(cached), 0),
+	coalesce(sum(cost_micro_usd), 0)
 FROM usage_records
 WHERE (?5 OR (sub = ?1 AND (?2 = '' OR issuer = ?2))) AND finished_at >= ?3 AND finished_at < ?4`
 	if q.GroupBy != GroupNone {
@@ -227,13 +228,13 @@ WHERE (?5 OR (sub = ?1 AND (?2 = '' OR issuer = ?2))) AND finished_at >= ?3 AND 
 	out := []bus.UsageRow{}
 	for rows.Next() {
 		var (
-			g                string
-			n, in, o, totals int64
+			g                              string
+			n, in, o, totals, cached, cost int64
 		)
-		if err := rows.Scan(&g, &n, &in, &o, &totals); err != nil {
+		if err := rows.Scan(&g, &n, &in, &o, &totals, &cached, &cost); err != nil {
 			return nil, fmt.Errorf("ledger: sqlite usage: %w", err)
 		}
-		out = append(out, sumRow(g, n, in, o, totals))
+		out = append(out, sumRow(g, n, in, o, totals, cached, cost))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("ledger: sqlite usage: %w", err)

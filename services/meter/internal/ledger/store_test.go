@@ -217,7 +217,7 @@ func testInsertBatch(t *testing.T, b dbtest.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []bus.UsageRow{{Requests: 4, InputTokens: 112, OutputTokens: 58, TotalTokens: 170}}
+	want := []bus.UsageRow{{Requests: 4, InputTokens: 112, OutputTokens: 58, TotalTokens: 170, CachedRequests: 1}}
 	if !slices.Equal(rows, want) {
 		t.Errorf("Usage = %+v, want %+v", rows, want)
 	}
