@@ -13,6 +13,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -56,9 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "dev":
-		return cmdDev(ctx, rest, stdout, stderr)
+		return withTelemetry(ctx, cmd, stderr, func() error { return cmdDev(ctx, rest, stdout, stderr) })
 	case "edge", "authz", "chat", "meter", "cache":
-		return cmdService(ctx, cmd, rest, stderr)
+		return withTelemetry(ctx, cmd, stderr, func() error { return cmdService(ctx, cmd, rest, stderr) })
 	case "token":
 		return cmdToken(rest, stdout, stderr)
 	case "keys":
@@ -81,4 +84,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+// telemetryFlushTimeout bounds flushing the last spans at exit.
+const telemetryFlushTimeout = 5 * time.Second
+
+// withTelemetry sets up tracing for the process running service (see
+// package telemetry: OTLP export only when OTEL_EXPORTER_OTLP_* asks for
+// it), runs fn, and flushes the spans when fn returns.
+func withTelemetry(ctx context.Context, service string, stderr io.Writer, fn func() error) error {
+	shutdown, err := telemetry.Setup(ctx, service)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetryFlushTimeout)
+		defer cancel()
+		if err := shutdown(fctx); err != nil {
+			fmt.Fprintln(stderr, "gatehouse:", err)
+		}
+	}()
+	return fn()
 }

@@ -5,4 +5,9 @@
 //
 // Services never import each other; everything they exchange is defined
 // here.
+//
+// Trace context crosses the bus in lowercase traceparent/tracestate
+// headers: [Request] injects it into every request, [InjectTrace] into a
+// published message, and [TraceHandler] extracts it in micro handlers and
+// records their server span.
 package bus

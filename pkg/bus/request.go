@@ -51,7 +51,9 @@ func (e *ServiceError) Status() int {
 var ErrNoResponders = errors.New("bus: no service is answering")
 
 // Request sends req as JSON to subject and decodes the JSON reply into a
-// Resp. An error reply becomes a *[ServiceError]. hdr may be nil.
+// Resp. An error reply becomes a *[ServiceError]. hdr may be nil. The trace
+// context of ctx, if any, travels in hdr (see [InjectTrace]): this is the
+// one place requests carry it.
 func Request[Resp any](ctx context.Context, nc *nats.Conn, subject string, req any, hdr nats.Header) (Resp, error) {
 	var zero Resp
 	if _, ok := ctx.Deadline(); !ok {
@@ -63,7 +65,7 @@ func Request[Resp any](ctx context.Context, nc *nats.Conn, subject string, req a
 	if err != nil {
 		return zero, fmt.Errorf("bus: encode request for %s: %w", subject, err)
 	}
-	msg := &nats.Msg{Subject: subject, Data: data, Header: hdr}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: InjectTrace(ctx, hdr)}
 	reply, err := nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {

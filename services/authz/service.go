@@ -163,13 +163,13 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	for _, e := range endpoints {
 		handle := e.handle
-		h := micro.HandlerFunc(func(r micro.Request) {
+		h := bus.TraceHandler(reqCtx, "authz", e.name, func(ctx context.Context, r micro.Request) {
 			if !s.gate.enter() {
 				_ = r.Error(bus.CodeUnavailable, "authz is shutting down", nil)
 				return
 			}
 			defer s.gate.leave()
-			handle(reqCtx, r)
+			handle(ctx, r)
 		})
 		if err := svc.AddEndpoint(e.name, h, micro.WithEndpointSubject(e.subject)); err != nil {
 			_ = svc.Stop()

@@ -77,13 +77,14 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	endpoints := []struct {
 		name, subject string
-		h             micro.HandlerFunc
+		h             func(context.Context, micro.Request)
 	}{
 		{"get", s.subj.CacheGet(), s.handleGet},
 		{"put", s.subj.CachePut(), s.handlePut},
 	}
 	for _, e := range endpoints {
-		if err := svc.AddEndpoint(e.name, e.h, micro.WithEndpointSubject(e.subject)); err != nil {
+		h := bus.TraceHandler(context.Background(), "cache", e.name, e.h)
+		if err := svc.AddEndpoint(e.name, h, micro.WithEndpointSubject(e.subject)); err != nil {
 			_ = svc.Stop()
 			return fmt.Errorf("cache: add endpoint %s: %w", e.subject, err)
 		}
@@ -134,7 +135,7 @@ func (s *Service) declareBucket(ctx context.Context) (jetstream.KeyValue, error)
 	return kv, nil
 }
 
-func (s *Service) handleGet(req micro.Request) {
+func (s *Service) handleGet(ctx context.Context, req micro.Request) {
 	var in bus.CacheGetRequest
 	if err := json.Unmarshal(req.Data(), &in); err != nil {
 		_ = req.Error(bus.CodeBadRequest, "request is not a valid cache get request: "+err.Error(), nil)
@@ -144,7 +145,7 @@ func (s *Service) handleGet(req micro.Request) {
 		_ = req.Error(bus.CodeBadRequest, "key: "+err.Error(), nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.KVTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.KVTimeout)
 	defer cancel()
 	e, err := s.kv.Get(ctx, in.Key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -166,7 +167,7 @@ func (s *Service) handleGet(req micro.Request) {
 	bus.Respond(req, bus.CacheGetResponse{Hit: true, Entry: &entry})
 }
 
-func (s *Service) handlePut(req micro.Request) {
+func (s *Service) handlePut(ctx context.Context, req micro.Request) {
 	var in bus.CachePutRequest
 	if err := json.Unmarshal(req.Data(), &in); err != nil {
 		_ = req.Error(bus.CodeBadRequest, "request is not a valid cache put request: "+err.Error(), nil)
@@ -189,7 +190,7 @@ func (s *Service) handlePut(req micro.Request) {
 			ErrEntryTooLarge, len(data), s.cfg.MaxEntryBytes), nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.KVTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.KVTimeout)
 	defer cancel()
 	if _, err := s.kv.Put(ctx, in.Key, data); err != nil {
 		s.log.Warn("cache put failed", "err", err)

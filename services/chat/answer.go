@@ -13,6 +13,8 @@ import (
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
 	"github.com/gatehouse-ai/gatehouse/services/chat/internal/provider"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // job is one validated, acknowledged request.
@@ -41,7 +43,11 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	}
 	defer s.flights.unregister(j.reqID)
 	bg := context.WithoutCancel(ctx)
-	if !s.authorize(bg, j) {
+	actx, span := startClient(bg, spanAuthorize)
+	authorized := s.authorize(actx, j)
+	span.End()
+	if !authorized {
+		failSpan(trace.SpanFromContext(ctx), errTypeNotAuthorized)
 		return
 	}
 
@@ -52,7 +58,12 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	var hit *bus.CacheEntry
 	if !s.cfg.DisableCache {
 		key = bus.CacheKey(bus.CacheScopeUser+":"+j.who.Subject(), j.v.model.ID, *j.req)
-		hit = s.cacheGet(bg, key, j.log)
+		cctx, span := startClient(bg, spanCacheGet)
+		hit = s.cacheGet(cctx, key, j.log)
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Bool(attrCacheHit, hit != nil))
+		}
+		span.End()
 	}
 
 	reserve := bus.ReserveRequest{
@@ -72,8 +83,11 @@ func (s *Service) answer(ctx context.Context, j *job) {
 			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, reserve.MaxOutputTokens))
 		}
 	}
-	granted, ok := s.reserve(bg, reserve, j)
+	rctx, span := startClient(bg, spanReserve)
+	granted, ok := s.reserve(rctx, reserve, j)
+	span.End()
 	if !ok {
+		failSpan(trace.SpanFromContext(ctx), errTypeNotReserved)
 		return
 	}
 
@@ -131,13 +145,17 @@ func (s *Service) answer(ctx context.Context, j *job) {
 		}
 		j.em.fail(typ, "the model failed to answer: "+err.Error(), details)
 	}
-	if status != bus.UsageStatusError {
+	if status == bus.UsageStatusError {
+		failSpan(trace.SpanFromContext(ctx), errTypeNoAnswer)
+	} else {
 		j.em.emit(bus.Event{ContentBlockStop: &bus.ContentBlockStop{}})
 		j.em.emit(bus.Event{MessageStop: &bus.MessageStop{StopReason: stopReason}})
 	}
 
 	// Settle, then the final event with the quota state.
-	windows := s.settle(bg, j, g.model, usage, cost)
+	sctx, span := startClient(bg, spanSettle)
+	windows := s.settle(sctx, j, g.model, usage, cost)
+	span.End()
 	if windows == nil {
 		windows = granted.Windows
 	}
@@ -147,7 +165,9 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	// Store a complete answer before the final event, so a caller who has
 	// seen the whole answer and asks again gets the cached one.
 	if collect && status == bus.UsageStatusOK && stopReason == provider.StopEndTurn {
-		s.cachePut(bg, key, bus.CacheEntry{ModelID: g.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log)
+		pctx, span := startClient(bg, spanCachePut)
+		s.cachePut(pctx, key, bus.CacheEntry{ModelID: g.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log)
+		span.End()
 	}
 	if status != bus.UsageStatusError {
 		j.em.emit(bus.Event{

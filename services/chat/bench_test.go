@@ -1,6 +1,7 @@
 package chat_test
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"testing"
@@ -8,6 +9,10 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/services/chat"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // BenchmarkEchoPipeline measures one request end to end: INBOUND publish,
@@ -64,5 +69,34 @@ func answerRest(t testing.TB, sub *nats.Subscription) {
 		if ev := next(t, sub); ev.Metadata != nil || ev.Error != nil {
 			return
 		}
+	}
+}
+
+// BenchmarkEchoPipelineTracing is [BenchmarkEchoPipeline] with tracing off
+// as a process without OTEL_EXPORTER_OTLP_* runs it (the no-op provider
+// of telemetry.Setup), and on (an SDK provider sampling every request,
+// spans dropped after they end), to show what tracing costs chat.
+func BenchmarkEchoPipelineTracing(b *testing.B) {
+	defer otel.SetTracerProvider(noop.NewTracerProvider())
+	for _, on := range []bool{false, true} {
+		name := "off"
+		var tp trace.TracerProvider = noop.NewTracerProvider()
+		if on {
+			name = "on"
+			sdk := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+			defer func() { _ = sdk.Shutdown(context.Background()) }()
+			tp = sdk
+		}
+		b.Run(name, func(b *testing.B) {
+			otel.SetTracerProvider(tp)
+			h := newHarness(b, chat.Config{}, contractOpts{})
+			who := user("bench")
+			sub := h.listen(h.subj.Outbound(who.ChannelID))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				h.publish(who, "bench-"+strconv.Itoa(i), request("the quick brown fox jumps over lazy "+strconv.Itoa(i)), nil)
+				answer(b, sub)
+			}
+		})
 	}
 }

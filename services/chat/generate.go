@@ -67,6 +67,7 @@ func (s *Service) attempt(ctx context.Context, up *upstream, call *provider.Call
 		return provider.Result{}, false, fmt.Errorf("chat: wait for %s: %w", up.p.Name(), err)
 	}
 	defer up.release()
+	ctx, span := startModelSpan(ctx, up, call)
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	timer := time.AfterFunc(s.cfg.FirstTokenTimeout, func() { cancel(errFirstTokenTimeout) })
@@ -85,6 +86,7 @@ func (s *Service) attempt(ctx context.Context, up *upstream, call *provider.Call
 			Message: fmt.Sprintf("no first token within %s", s.cfg.FirstTokenTimeout), Err: err,
 		}
 	}
+	endModelSpan(span, res, err)
 	return res, started, err
 }
 

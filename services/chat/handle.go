@@ -9,8 +9,11 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
+	"github.com/gatehouse-ai/gatehouse/pkg/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // handle takes one INBOUND message through intake: headers, decoding,
@@ -18,6 +21,8 @@ import (
 func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	started := time.Now()
 	h := msg.Headers()
+	ctx, span := telemetry.Start(bus.ExtractTrace(ctx, h), "chat request", trace.SpanKindConsumer)
+	defer span.End()
 	log := s.log.With("subject", msg.Subject())
 
 	idHeader := h.Get(bus.HeaderIdentity)
@@ -32,6 +37,9 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	log = log.With("requestId", reqID, "user", who.Subject())
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String(attrRequestID, reqID))
+	}
 	target := s.subj.Outbound(who.ChannelID)
 	if rt := h.Get(bus.HeaderReplyTo); rt != "" {
 		if !s.validReplyTo(rt) {
@@ -65,6 +73,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	if rerr != nil {
+		failSpan(span, rerr.Type)
 		log.Info("chat request refused", "reason", rerr.Message)
 		em.fail(rerr.Type, rerr.Message, nil)
 		return

@@ -19,6 +19,8 @@ import (
 type upstream struct {
 	p     provider.Provider
 	slots chan struct{}
+	// genAI is the gen_ai.provider.name of its spans.
+	genAI string
 }
 
 // acquire takes a slot, waiting until one is free or ctx ends.
@@ -45,7 +47,7 @@ func (u *upstream) release() {
 // configuration reads environment variables and shared files only; no
 // request is made until the first call.
 func newUpstreams(cfg Config) (map[string]*upstream, error) {
-	ups := map[string]*upstream{ProviderEcho: {p: &provider.Echo{Delay: cfg.EchoDelay}}}
+	ups := map[string]*upstream{ProviderEcho: {p: &provider.Echo{Delay: cfg.EchoDelay}, genAI: genAIEcho}}
 	for i, pc := range cfg.Providers {
 		var p provider.Provider
 		switch pc.Type {
@@ -80,7 +82,7 @@ func newUpstreams(cfg Config) (map[string]*upstream, error) {
 		default:
 			return nil, fmt.Errorf("%w: Providers[%d].Type %q is unknown", ErrInvalidConfig, i, pc.Type)
 		}
-		ups[pc.Name] = &upstream{p: p, slots: make(chan struct{}, pc.MaxConcurrent)}
+		ups[pc.Name] = &upstream{p: p, slots: make(chan struct{}, pc.MaxConcurrent), genAI: genAIProvider(pc.Type)}
 	}
 	return ups, nil
 }
@@ -127,7 +129,7 @@ func (s *Service) serveModels() (micro.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat: add micro service: %w", err)
 	}
-	err = svc.AddEndpoint("models", micro.HandlerFunc(func(r micro.Request) { bus.Respond(r, resp) }),
+	err = svc.AddEndpoint("models", bus.TraceHandler(context.Background(), "chat", "models", func(_ context.Context, r micro.Request) { bus.Respond(r, resp) }),
 		micro.WithEndpointSubject(s.subj.ChatModels()))
 	if err != nil {
 		_ = svc.Stop()

@@ -88,4 +88,10 @@ func startContractAuthz(t testing.TB, nc *nats.Conn, prefix string) {
 	if err := svc.AddEndpoint("check", micro.HandlerFunc(check), micro.WithEndpointSubject(subj.AuthzCheck())); err != nil {
 		t.Fatalf("add check endpoint: %v", err)
 	}
+	// The endpoints' subscriptions must be known to the server before the
+	// edge (on another connection) asks: otherwise an early request finds
+	// no responders.
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("flush contract authz: %v", err)
+	}
 }

@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/pkg/channel"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
+	"github.com/gatehouse-ai/gatehouse/pkg/telemetry"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/hub"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/protocol"
 )
@@ -500,7 +503,11 @@ func (c *conn) publish(f protocol.Frame) {
 		fail(protocol.LimitExceeded(fmt.Sprintf("publish rate limit: at most %g events per second (bursts of %d) per connection", c.s.cfg.PublishRate, c.s.cfg.PublishBurst)))
 		return
 	}
-	ctx := context.Background()
+	ctx, span := telemetry.Start(context.Background(), spanWSPublish, trace.SpanKindServer)
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("gatehouse.channel.namespace", ch.Namespace()), attribute.Int("gatehouse.events", len(payloads)))
+	}
 	id, perr := c.identityFor(ctx, f.Authorization)
 	if perr != nil {
 		fail(perr)

@@ -120,6 +120,8 @@ func (s *Service) handleRealtime(w http.ResponseWriter, r *http.Request) {
 
 // handlePublish implements POST /event.
 func (s *Service) handlePublish(w http.ResponseWriter, r *http.Request) {
+	w, r, span := startHTTPSpan(w, r, "POST "+PathEvent, PathEvent)
+	defer span.End()
 	if !s.cors(w, r) {
 		writeErrors(w, protocol.Unauthorized("origin not allowed"), http.StatusForbidden)
 		return

@@ -178,6 +178,8 @@ func (s *Service) handleModel(w http.ResponseWriter, r *http.Request) {
 // pipeline: the request goes to INBOUND with Gh-Reply-To set to this
 // edge's reply subject, and chat's events come back there.
 func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
+	w, r, span := startHTTPSpan(w, r, "POST "+PathChatCompletions, PathChatCompletions)
+	defer span.End()
 	caller, aerr := s.authenticate(r)
 	if aerr != nil {
 		writeOAError(w, aerr)
@@ -227,7 +229,7 @@ func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	msg := &nats.Msg{Subject: s.subj.Inbound(id.ChannelID), Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: s.subj.Inbound(id.ChannelID), Data: data, Header: bus.InjectTrace(r.Context(), nats.Header{})}
 	msg.Header.Set(bus.HeaderIdentity, idHeader)
 	msg.Header.Set(bus.HeaderRequestID, reqID)
 	msg.Header.Set(bus.HeaderMsgID, reqID)

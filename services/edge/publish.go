@@ -86,7 +86,7 @@ func (s *Service) publishEvents(ctx context.Context, id identity.Identity, ch ch
 	var stored []string
 	for i, p := range payloads {
 		reqID := bus.NewID()
-		msg := &nats.Msg{Subject: subject, Data: p, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: subject, Data: p, Header: bus.InjectTrace(ctx, nats.Header{})}
 		msg.Header.Set(bus.HeaderIdentity, idHeader)
 		msg.Header.Set(bus.HeaderRequestID, reqID)
 		var perr error

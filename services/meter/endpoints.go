@@ -59,17 +59,18 @@ func (s *Service) addService() (micro.Service, error) {
 	return svc, nil
 }
 
-// handler adapts handle to micro: it holds the read lock so shutdown waits
-// for it, and maps errors to codes.
+// handler adapts handle to micro: it joins the caller's trace (a server
+// span), holds the read lock so shutdown waits for it, and maps errors to
+// codes.
 func (s *Service) handler(name string, handle func(context.Context, []byte) (any, error)) micro.Handler {
-	return micro.HandlerFunc(func(req micro.Request) {
+	return bus.TraceHandler(context.Background(), "meter", name, func(ctx context.Context, req micro.Request) {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
 		if s.closed {
 			_ = req.Error(bus.CodeUnavailable, "meter is shutting down", nil)
 			return
 		}
-		resp, err := handle(context.Background(), req.Data())
+		resp, err := handle(ctx, req.Data())
 		switch {
 		case err == nil:
 			bus.Respond(req, resp)

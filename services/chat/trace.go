@@ -1,0 +1,93 @@
+package chat
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/telemetry"
+	"github.com/gatehouse-ai/gatehouse/services/chat/internal/provider"
+)
+
+// Span names of a chat request's steps. They are fixed: request data
+// (users, models, ids) goes into attributes, never into a name.
+const (
+	spanAuthorize = "authz check"
+	spanCacheGet  = "cache get"
+	spanCachePut  = "cache put"
+	spanReserve   = "meter reserve"
+	spanSettle    = "meter settle"
+	attrRequestID = "gatehouse.request_id"
+	attrCacheHit  = "gatehouse.cache.hit"
+	attrErrorType = "error.type"
+	// error.type values of a failed chat request span.
+	errTypeNotAuthorized = "not_authorized" // model access refused or not checked
+	errTypeNotReserved   = "not_reserved"   // quota refused or meter unavailable
+	errTypeNoAnswer      = "no_answer"      // the model failed or a guardrail blocked it
+	genAIEcho            = "gatehouse.echo"
+	genAIOpChat          = "chat"
+	genAIBedrock         = "aws.bedrock"
+	genAIOpenAI          = "openai"
+	spanModelPrefix      = genAIOpChat + " " // + model id, as the GenAI conventions name it
+)
+
+// genAIProvider maps a provider type to its gen_ai.provider.name.
+func genAIProvider(typ string) string {
+	if typ == ProviderTypeBedrock {
+		return genAIBedrock
+	}
+	return genAIOpenAI
+}
+
+// startClient starts a client span for a step of the request.
+func startClient(ctx context.Context, name string) (context.Context, trace.Span) {
+	return telemetry.Start(ctx, name, trace.SpanKindClient)
+}
+
+// failSpan marks span failed with an error type (a bus.ErrType*).
+func failSpan(span trace.Span, errType string) {
+	if span.IsRecording() {
+		span.SetStatus(codes.Error, errType)
+		span.SetAttributes(attribute.String(attrErrorType, errType))
+	}
+}
+
+// startModelSpan starts the GenAI client span of one upstream attempt.
+// The upstream model id is configured (bounded), so it may name the span.
+func startModelSpan(ctx context.Context, up *upstream, call *provider.Call) (context.Context, trace.Span) {
+	if !telemetry.Tracing() {
+		return ctx, trace.SpanFromContext(context.Background()) // a no-op span
+	}
+	ctx, span := telemetry.Start(ctx, spanModelPrefix+call.Model, trace.SpanKindClient)
+	if span.IsRecording() {
+		span.SetAttributes(
+			telemetry.AttrGenAIOperationName.String(genAIOpChat),
+			telemetry.AttrGenAISystem.String(up.genAI),
+			telemetry.AttrGenAIProviderName.String(up.genAI),
+			telemetry.AttrGenAIRequestModel.String(call.Model),
+			telemetry.AttrGenAIMaxTokens.Int(call.MaxTokens),
+			attribute.String("gatehouse.provider", up.p.Name()),
+		)
+	}
+	return ctx, span
+}
+
+// endModelSpan records an attempt's usage and outcome and ends its span.
+func endModelSpan(span trace.Span, res provider.Result, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(
+			telemetry.AttrGenAIInputTokens.Int64(res.Usage.InputTokens),
+			telemetry.AttrGenAIOutputTokens.Int64(res.Usage.OutputTokens),
+		)
+		if res.StopReason != "" {
+			span.SetAttributes(telemetry.AttrGenAIFinishReasons.StringSlice([]string{res.StopReason}))
+		}
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "upstream call failed")
+		}
+	}
+	span.End()
+}
