@@ -38,7 +38,7 @@ func Default() Config {
 		LogLevel: "info",
 		DataDir:  ".gatehouse",
 		NATS:     NATS{URL: "nats://127.0.0.1:4222", Prefix: bus.DefaultPrefix},
-		Edge:     Edge{Addr: ":8443", KeepAlive: 30 * time.Second, MaxSubscriptionsPerConn: 200, SendQueueLen: 256},
+		Edge:     Edge{Addr: ":8443", KeepAlive: 30 * time.Second, MaxSubscriptionsPerConn: 200, SendQueueLen: 256, Metrics: true},
 		Authz:    Authz{DevIssuerURL: "https://localhost:8443/dev", Audience: "gatehouse"},
 		Chat:     Chat{Concurrency: 32},
 		Meter:    Meter{BatchSize: 500, FlushInterval: 200 * time.Millisecond},
@@ -81,9 +81,66 @@ func Load(path string, environ []string) (Config, error) {
 		if path != "" {
 			where = path + " or environment"
 		}
-		return Config{}, fmt.Errorf("config: %s: %w", where, err)
+		return Config{}, fmt.Errorf("config: %s: %w", where, namedDecodeError(merged, err))
 	}
 	return cfg, nil
+}
+
+// namedDecodeError rewrites the "line N:" of each decoding error into the
+// setting's dotted name (for example "edge.metrics:"): the lines are those
+// of the merged document of file and environment, which the user never
+// sees. Errors it cannot place are returned as they are.
+func namedDecodeError(merged []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(merged, &root) != nil {
+		return err
+	}
+	names := map[int]string{}
+	settingNames(&root, "", names)
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = m
+		var line int
+		if _, serr := fmt.Sscanf(m, "line %d:", &line); serr == nil {
+			if name, ok := names[line]; ok {
+				msgs[i] = name + ":" + strings.TrimPrefix(m, fmt.Sprintf("line %d:", line))
+			}
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// settingNames records, for each line of n, the dotted name of the setting
+// written there.
+func settingNames(n *yaml.Node, prefix string, out map[int]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			settingNames(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			name := k.Value
+			if prefix != "" {
+				name = prefix + "." + name
+			}
+			out[k.Line] = name
+			out[v.Line] = name
+			settingNames(v, name, out)
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			if _, ok := out[c.Line]; !ok {
+				out[c.Line] = prefix
+			}
+			settingNames(c, prefix, out)
+		}
+	}
 }
 
 // applyEnv overlays GATEHOUSE_A__B=v as tree[a][b]=v, plus the conventional

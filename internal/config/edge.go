@@ -58,6 +58,10 @@ type Edge struct {
 	// DebugAddr serves the Go profiler (/debug/pprof/, no TLS, no auth) on
 	// this address, e.g. 127.0.0.1:6060. Default "" (off); loopback only.
 	DebugAddr string `yaml:"debug_addr"`
+	// Metrics serves Prometheus metrics at GET /metrics on the edge's
+	// listener (no authentication; bounded labels, no per-user figures).
+	// Default true; set false to turn the endpoint off.
+	Metrics bool `yaml:"metrics"`
 }
 
 func (e Edge) validate() []error {

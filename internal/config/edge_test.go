@@ -56,3 +56,23 @@ func TestEdgeProtectionSettingsValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestEdgeMetricsSetting(t *testing.T) {
+	t.Parallel()
+	if cfg, err := Load("", nil); err != nil || !cfg.Edge.Metrics {
+		t.Fatalf("default: metrics=%v err=%v, want on", cfg.Edge.Metrics, err)
+	}
+	path := filepath.Join(t.TempDir(), "g.yaml")
+	if err := os.WriteFile(path, []byte("edge:\n  metrics: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := Load(path, nil); err != nil || cfg.Edge.Metrics {
+		t.Fatalf("yaml false: metrics=%v err=%v", cfg.Edge.Metrics, err)
+	}
+	if cfg, err := Load(path, []string{"GATEHOUSE_EDGE__METRICS=true"}); err != nil || !cfg.Edge.Metrics {
+		t.Fatalf("env true over yaml false: metrics=%v err=%v", cfg.Edge.Metrics, err)
+	}
+	if _, err := Load("", []string{"GATEHOUSE_EDGE__METRICS=maybe"}); err == nil || !strings.Contains(err.Error(), "metrics") {
+		t.Fatalf("invalid value: err=%v, want an error naming the setting", err)
+	}
+}

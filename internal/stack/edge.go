@@ -36,6 +36,7 @@ func EdgeConfig(cfg config.Config, log *slog.Logger) edge.Config {
 		PublishBurst:              cfg.Edge.PublishBurst,
 		MaxDeliverBytes:           cfg.Edge.MaxDeliverBytes,
 		DebugAddr:                 cfg.Edge.DebugAddr,
+		DisableMetrics:            !cfg.Edge.Metrics,
 	}
 	if ec.TLSCertFile == "" && !ec.PlainHTTP {
 		ec.DevTLSDir = filepath.Join(cfg.DataDir, "tls")

@@ -126,6 +126,10 @@ type Config struct {
 	// measuring the edge. Default "" serves nothing. Bind it to loopback
 	// only: profiles expose the process's internals.
 	DebugAddr string
+	// DisableMetrics turns off GET /metrics (Prometheus metrics of this
+	// edge, on its listener and without authentication). Default false:
+	// metrics are served. They carry no per-user labels.
+	DisableMetrics bool
 	// AuthzTimeout bounds each request to authz; default 3s.
 	AuthzTimeout time.Duration
 

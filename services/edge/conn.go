@@ -31,6 +31,7 @@ const (
 	reasonExpired      = "token expired"
 	reasonUnauthorized = "unauthorized"
 	reasonLimit        = "connection limit reached"
+	reasonShutdown     = "server shutting down"
 )
 
 type outKind uint8
@@ -215,6 +216,7 @@ func (c *conn) cleanup() {
 	for id, sub := range c.subs {
 		c.s.hub.Remove(sub.subjects, hub.Member{Sink: c, ID: id})
 	}
+	c.s.metrics.subsActive.Sub(float64(len(c.subs)))
 	c.subs = nil
 	var ids []string
 	for _, r := range c.recent {
@@ -232,9 +234,11 @@ func (c *conn) cleanup() {
 func (c *conn) flush(w *writerState) {
 	w.batch = c.queue.take(w.batch)
 	c.cork.cork()
+	data := 0
 	for _, f := range w.batch {
 		b := f.b
 		if f.kind == outData {
+			data++
 			w.buf = protocol.AppendData(w.buf[:0], f.id, f.b)
 			b = w.buf
 		}
@@ -245,6 +249,11 @@ func (c *conn) flush(w *writerState) {
 		case f.kind == outKA:
 			c.ka.Reset(c.s.cfg.KeepAliveInterval)
 		}
+	}
+	if data > 0 {
+		// Counted before the write, so a client that has read the frames
+		// sees them counted.
+		c.s.metrics.delivered.Add(float64(data))
 	}
 	if err := c.cork.uncork(c.s.cfg.WriteTimeout); err != nil {
 		c.logger().Debug("websocket write failed", "err", err)
@@ -436,6 +445,7 @@ func (c *conn) subscribe(f protocol.Frame) {
 		return
 	}
 	c.subs[f.ID] = sub
+	c.s.metrics.subsActive.Inc()
 	c.send(protocol.Success(protocol.TypeSubscribeSuccess, f.ID))
 }
 
@@ -446,6 +456,7 @@ func (c *conn) unsubscribe(f protocol.Frame) {
 		return
 	}
 	delete(c.subs, f.ID)
+	c.s.metrics.subsActive.Dec()
 	c.s.hub.Remove(sub.subjects, hub.Member{Sink: c, ID: f.ID})
 	c.send(protocol.Success(protocol.TypeUnsubscribeSuccess, f.ID))
 	c.cancelUnwatched()
@@ -523,6 +534,7 @@ func (c *conn) publish(f protocol.Frame) {
 		return
 	}
 	c.remember(stored, id.ChannelID)
+	c.s.metrics.published[transportWebSocket].Add(float64(len(res.Successful)))
 	if len(res.Successful) == 0 && len(res.Failed) > 0 {
 		first := res.Failed[0]
 		fail(&protocol.Error{ErrorType: protocol.ErrTypeUnavailable, Message: first.Message})

@@ -1,7 +1,8 @@
 // Package edge is Gatehouse's only public listener: an AppSync
 // Events–compatible WebSocket endpoint (GET /event/realtime), HTTP publish
-// (POST /event), health endpoints, and a mux other HTTP APIs are added to
-// with [Service.Handle].
+// (POST /event), health endpoints, Prometheus metrics (GET /metrics, see
+// metrics.go; off with [Config.DisableMetrics]), and a mux other HTTP APIs
+// are added to with [Service.Handle].
 //
 // A socket authenticates once at connect (credentials in the
 // "header-<base64url JSON>" subprotocol or in ordinary Authorization /

@@ -59,6 +59,8 @@ type Service struct {
 	idents *identCache
 	// httpRate limits POST /event per caller.
 	httpRate *httpRateLimiter
+	// metrics are served at PathMetrics (metrics.go).
+	metrics *metrics
 }
 
 // New validates cfg, prepares TLS (generating the development certificate
@@ -94,6 +96,7 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		httpRate: newHTTPRateLimiter(cfg.PublishRate, cfg.PublishBurst, MaxHTTPRateCallers),
 		idents:   newIdentCache(MaxIdentityCache),
 	}
+	s.metrics = newMetrics(func() float64 { return float64(s.hub.Subscribed()) })
 	s.addr.Store("")
 	if err := s.setupTLS(); err != nil {
 		return nil, err
@@ -190,7 +193,7 @@ func (s *Service) Run(ctx context.Context) error {
 		ln = tls.NewListener(ln, s.tlsConfig)
 	}
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.metrics.instrument(s.mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -243,7 +246,7 @@ func (s *Service) shutdown(srv *http.Server) {
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Shutdown(sctx) }()
 	for _, c := range conns {
-		c.fail(websocket.StatusGoingAway, "server shutting down", nil)
+		c.fail(websocket.StatusGoingAway, reasonShutdown, nil)
 	}
 	socketsDone := make(chan struct{})
 	go func() { s.connWG.Wait(); close(socketsDone) }()

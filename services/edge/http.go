@@ -51,6 +51,9 @@ func (s *Service) routes() {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
 	})
+	if !s.cfg.DisableMetrics {
+		s.mux.Handle("GET "+PathMetrics, s.metrics.handler())
+	}
 	s.mux.HandleFunc("GET "+PathReadyz, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !s.nc.IsConnected() {
@@ -100,7 +103,7 @@ func (s *Service) handleRealtime(w http.ResponseWriter, r *http.Request) {
 	c.cork = cw.conn
 	switch s.register(c) {
 	case admitDraining:
-		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
+		_ = ws.Close(websocket.StatusGoingAway, reasonShutdown)
 		return
 	case admitFull:
 		_ = ws.Close(websocket.StatusTryAgainLater, reasonServerFull)
@@ -164,6 +167,7 @@ func (s *Service) handlePublish(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, perr, 0)
 		return
 	}
+	s.metrics.published[transportHTTP].Add(float64(len(res.Successful)))
 	writeJSON(w, http.StatusOK, res)
 }
 

@@ -42,6 +42,8 @@ func (s *Service) register(c *conn) admitResult {
 	}
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
+	s.metrics.connsOpen.Inc()
+	s.metrics.connsAccepted.Inc()
 	if c.authErr != nil {
 		return admitUntracked
 	}
@@ -58,6 +60,9 @@ func (s *Service) register(c *conn) admitResult {
 func (s *Service) unregister(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.metrics.connsOpen.Dec()
+	// serve has returned: fail's close code and reason are set.
+	s.metrics.connsClosed[closeReasonLabel(c.closeCode, c.closeReason)].Inc()
 	if c.identKey != "" {
 		if n := s.perIdent[c.identKey] - 1; n > 0 {
 			s.perIdent[c.identKey] = n

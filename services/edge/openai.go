@@ -178,6 +178,7 @@ func (s *Service) handleModel(w http.ResponseWriter, r *http.Request) {
 // pipeline: the request goes to INBOUND with Gh-Reply-To set to this
 // edge's reply subject, and chat's events come back there.
 func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	w, r, span := startHTTPSpan(w, r, "POST "+PathChatCompletions, PathChatCompletions)
 	defer span.End()
 	caller, aerr := s.authenticate(r)
@@ -246,7 +247,7 @@ func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) 
 	a := &oaAnswer{
 		s: s, w: w, r: r, id: id, reqID: reqID, model: body.Model, events: events,
 		stream: body.Stream, includeUsage: body.Stream && body.StreamOptions != nil && body.StreamOptions.IncludeUsage,
-		created: time.Now().Unix(),
+		created: time.Now().Unix(), start: start,
 	}
 	if !a.run() {
 		s.cancelRequests(id, []string{reqID})
@@ -265,6 +266,7 @@ type oaAnswer struct {
 	stream       bool
 	includeUsage bool
 	created      int64
+	start        time.Time // the request arrived (time to first chunk)
 
 	started bool // stream: the 200 and headers are written
 	seq     int  // next expected event sequence number
@@ -411,7 +413,8 @@ func (a *oaAnswer) write(v any) bool {
 // edge's WriteTimeout; the first write sends the headers.
 func (a *oaAnswer) raw(b []byte) bool {
 	rc := http.NewResponseController(a.w)
-	if !a.started {
+	first := !a.started
+	if first {
 		a.started = true
 		h := a.w.Header()
 		h.Set("Content-Type", "text/event-stream")
@@ -424,5 +427,11 @@ func (a *oaAnswer) raw(b []byte) bool {
 	if _, err := a.w.Write(b); err != nil {
 		return false
 	}
-	return rc.Flush() == nil
+	if rc.Flush() != nil {
+		return false
+	}
+	if first {
+		a.s.metrics.observeFirstChunk(a.start)
+	}
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -62,6 +63,9 @@ type Hub struct {
 	mu       sync.RWMutex
 	subs     map[string]*subject
 	closed   bool
+	// subscribed counts the NATS subscriptions created (a subject's first
+	// local member); read by Subscribed.
+	subscribed atomic.Uint64
 }
 
 // New returns a hub subscribing on nc. Messages whose payload is above
@@ -94,6 +98,7 @@ func (h *Hub) Add(subjects []string, m Member, flushTimeout time.Duration) error
 			}
 			st = &subject{sub: sub, members: make(map[Member]struct{})}
 			h.subs[subj] = st
+			h.subscribed.Add(1)
 		}
 		st.members[m] = struct{}{}
 	}
@@ -166,6 +171,10 @@ func (h *Hub) NumSubscriptions() int {
 	defer h.mu.RUnlock()
 	return len(h.subs)
 }
+
+// Subscribed returns how many NATS subscriptions the hub has created so
+// far (each time a subject got its first local member).
+func (h *Hub) Subscribed() uint64 { return h.subscribed.Load() }
 
 // NumMembers returns how many local subscriptions are registered on subj.
 func (h *Hub) NumMembers(subj string) int {
