@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
-	"github.com/gatehouse-ai/gatehouse/pkg/identity"
 	"github.com/gatehouse-ai/gatehouse/pkg/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,30 +24,15 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	defer span.End()
 	log := s.log.With("subject", msg.Subject())
 
-	idHeader := h.Get(bus.HeaderIdentity)
-	who, err := identity.Decode(idHeader)
-	if err != nil {
-		s.term(msg, log, "missing or invalid identity header", err)
+	who, em, problem, err := s.emitterFor(h, log)
+	if problem != "" {
+		s.term(msg, log, problem, err)
 		return
 	}
-	reqID := h.Get(bus.HeaderRequestID)
-	if !bus.ValidToken(reqID) {
-		s.term(msg, log, "missing or invalid request id header", nil)
-		return
-	}
-	log = log.With("requestId", reqID, "user", who.Subject())
+	log = em.log
 	if span.IsRecording() {
-		span.SetAttributes(attribute.String(attrRequestID, reqID))
+		span.SetAttributes(attribute.String(attrRequestID, em.reqID))
 	}
-	target := s.subj.Outbound(who.ChannelID)
-	if rt := h.Get(bus.HeaderReplyTo); rt != "" {
-		if !s.validReplyTo(rt) {
-			s.term(msg, log, "invalid reply-to header", nil)
-			return
-		}
-		target = rt
-	}
-	em := &emitter{nc: s.nc, log: log, subject: target, reqID: reqID}
 
 	req, err := bus.DecodeChatRequest(msg.Data())
 	if err != nil {
@@ -65,7 +49,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 		if !s.ack(msg, em) {
 			return
 		}
-		s.stop(req.Stop, idHeader, em, log)
+		s.stop(req.Stop, h.Get(bus.HeaderIdentity), em, log)
 		return
 	}
 	v, rerr := s.validate(&req)
@@ -80,7 +64,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	s.answer(ctx, &job{
 		who:     who,
-		reqID:   reqID,
+		reqID:   em.reqID,
 		req:     &req,
 		v:       v,
 		em:      em,

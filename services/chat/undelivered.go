@@ -59,8 +59,9 @@ func (s *Service) onUndelivered(m *nats.Msg) {
 		}
 		return // claimed by a late worker meanwhile
 	}
-	em, ok := s.emitterFor(raw.Header, log)
-	if !ok {
+	_, em, problem, err := s.emitterFor(raw.Header, log)
+	if problem != "" {
+		log.Warn("undelivered chat request: "+problem, "err", err)
 		return
 	}
 	if req, err := bus.DecodeChatRequest(raw.Data); err == nil && len(req.ConversationID) <= MaxConversationIDBytes {
@@ -70,27 +71,26 @@ func (s *Service) onUndelivered(m *nats.Msg) {
 	em.fail(bus.ErrTypeInternal, undeliveredMessage, nil)
 }
 
-// emitterFor returns the emitter of the request with headers h, or false
-// (logged) when its headers name no valid caller.
-func (s *Service) emitterFor(h nats.Header, log *slog.Logger) (*emitter, bool) {
-	who, err := identity.Decode(h.Get(bus.HeaderIdentity))
+// emitterFor reads the headers h of a request: who asks, its request id
+// and where its events go (the caller's outbound channel, or a valid
+// reply subject). When a header is missing or invalid, problem names it
+// (err may add the cause) and em is nil.
+func (s *Service) emitterFor(h nats.Header, log *slog.Logger) (who identity.Identity, em *emitter, problem string, err error) {
+	who, err = identity.Decode(h.Get(bus.HeaderIdentity))
 	if err != nil {
-		log.Warn("undelivered chat request without a valid identity", "err", err)
-		return nil, false
+		return who, nil, "missing or invalid identity header", err
 	}
 	reqID := h.Get(bus.HeaderRequestID)
 	if !bus.ValidToken(reqID) {
-		log.Warn("undelivered chat request without a valid request id")
-		return nil, false
+		return who, nil, "missing or invalid request id header", nil
 	}
-	log = log.With("requestId", reqID, "user", who.Subject())
 	target := s.subj.Outbound(who.ChannelID)
 	if rt := h.Get(bus.HeaderReplyTo); rt != "" {
 		if !s.validReplyTo(rt) {
-			log.Warn("undelivered chat request with an invalid reply-to")
-			return nil, false
+			return who, nil, "invalid reply-to header", nil
 		}
 		target = rt
 	}
-	return &emitter{nc: s.nc, log: log, subject: target, reqID: reqID}, true
+	log = log.With("requestId", reqID, "user", who.Subject())
+	return who, &emitter{nc: s.nc, log: log, subject: target, reqID: reqID}, "", nil
 }

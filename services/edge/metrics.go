@@ -218,8 +218,9 @@ func (m *metrics) instrument(h http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the response status; Unwrap keeps
-// http.ResponseController (flush, deadlines) working through it.
+// statusRecorder remembers the response status (for the request counters
+// and the HTTP spans); Unwrap keeps http.ResponseController (flush,
+// deadlines) working through it.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int

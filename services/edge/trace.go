@@ -16,11 +16,12 @@ import (
 const spanWSPublish = "WS publish"
 
 // startHTTPSpan starts the server span of r, named name ("<method>
-// <route>", a constant: route is a fixed pattern, never the raw path), continuing the client's
-// trace when it sent a W3C traceparent header. It returns r with the span
-// in its context and w wrapped to record the status, both unchanged when
+// <route>", a constant: route is a fixed pattern, never the raw path),
+// continuing the client's trace when it sent a W3C traceparent header. It
+// returns r with the span in its context and w wrapped (a statusRecorder)
+// so the span's End records the response status; both are unchanged when
 // the span does not record (tracing off: no allocation).
-func startHTTPSpan(w http.ResponseWriter, r *http.Request, name, route string) (http.ResponseWriter, *http.Request, trace.Span) {
+func startHTTPSpan(w http.ResponseWriter, r *http.Request, name, route string) (http.ResponseWriter, *http.Request, httpSpan) {
 	ctx := r.Context()
 	if r.Header.Get("Traceparent") != "" {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
@@ -30,14 +31,15 @@ func startHTTPSpan(w http.ResponseWriter, r *http.Request, name, route string) (
 		r = r.WithContext(ctx)
 	}
 	if !span.IsRecording() {
-		return w, r, span
+		return w, r, httpSpan{span: span}
 	}
 	span.SetAttributes(
 		attribute.String("http.request.method", r.Method),
 		attribute.String("http.route", route),
 		attribute.String("url.scheme", scheme(r)),
 	)
-	return &statusWriter{ResponseWriter: w, span: span}, r, span
+	rec := &statusRecorder{ResponseWriter: w}
+	return rec, r, httpSpan{span: span, rec: rec}
 }
 
 func scheme(r *http.Request) string {
@@ -47,30 +49,21 @@ func scheme(r *http.Request) string {
 	return "http"
 }
 
-// statusWriter records the response status on a span; Unwrap keeps
-// http.ResponseController (flush, deadlines) working through it.
-type statusWriter struct {
-	http.ResponseWriter
-	span  trace.Span
-	wrote bool
+// httpSpan is an HTTP server span and, when it records, the status of
+// the response it covers.
+type httpSpan struct {
+	span trace.Span
+	rec  *statusRecorder // nil when the span does not record
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.wrote = true
-		w.span.SetAttributes(attribute.Int("http.response.status_code", code))
-		if code >= 500 {
-			w.span.SetStatus(codes.Error, http.StatusText(code))
+// End records the response status (a 5xx marks the span failed) and ends
+// the span.
+func (h httpSpan) End() {
+	if h.rec != nil && h.rec.status != 0 {
+		h.span.SetAttributes(attribute.Int("http.response.status_code", h.rec.status))
+		if h.rec.status >= 500 {
+			h.span.SetStatus(codes.Error, http.StatusText(h.rec.status))
 		}
 	}
-	w.ResponseWriter.WriteHeader(code)
+	h.span.End()
 }
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -60,4 +61,25 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	return out, nil
+}
+
+// runMigrations applies, in version order, every migration of dir in fsys
+// with apply, which reports whether it ran one (false: already applied).
+// It returns the versions it ran.
+func runMigrations(ctx context.Context, fsys fs.FS, dir string, apply func(context.Context, migration) (bool, error)) ([]int, error) {
+	ms, err := loadMigrations(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var applied []int
+	for _, m := range ms {
+		done, err := apply(ctx, m)
+		if err != nil {
+			return applied, err
+		}
+		if done {
+			applied = append(applied, m.version)
+		}
+	}
+	return applied, nil
 }

@@ -161,21 +161,7 @@ func openPG(ctx context.Context, url string) (*pgStore, error) {
 }
 
 func (s *pgStore) Migrate(ctx context.Context) ([]int, error) {
-	ms, err := loadMigrations(s.migrations, dirPG)
-	if err != nil {
-		return nil, err
-	}
-	var applied []int
-	for _, m := range ms {
-		done, err := s.apply(ctx, m)
-		if err != nil {
-			return applied, err
-		}
-		if done {
-			applied = append(applied, m.version)
-		}
-	}
-	return applied, nil
+	return runMigrations(ctx, s.migrations, dirPG, s.apply)
 }
 
 // apply runs m in one transaction under the migration lock, unless its

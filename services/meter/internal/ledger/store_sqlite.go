@@ -92,21 +92,7 @@ func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
 }
 
 func (s *sqliteStore) Migrate(ctx context.Context) ([]int, error) {
-	ms, err := loadMigrations(s.migrations, dirSQLite)
-	if err != nil {
-		return nil, err
-	}
-	var applied []int
-	for _, m := range ms {
-		done, err := s.apply(ctx, m)
-		if err != nil {
-			return applied, err
-		}
-		if done {
-			applied = append(applied, m.version)
-		}
-	}
-	return applied, nil
+	return runMigrations(ctx, s.migrations, dirSQLite, s.apply)
 }
 
 // apply runs m in one IMMEDIATE transaction (which holds the database
