@@ -19,7 +19,8 @@ FUZZ_TARGETS := \
 	services/meter:internal/ingest:FuzzDecode \
 	services/authz:internal/keystore:FuzzParse \
 	services/chat:internal/provider:FuzzReadSSE \
-	services/edge:.:FuzzClientInput
+	services/edge:.:FuzzClientInput \
+	services/edge:internal/wsframe:FuzzReader
 
 .PHONY: test unit fuzz vet fmt build run deps
 
