@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -17,7 +17,9 @@ import (
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
 	"github.com/gatehouse-ai/gatehouse/pkg/telemetry"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/hub"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/netpoll"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/protocol"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/wsframe"
 )
 
 // maxExtraCredentials bounds the per-frame credentials (different from the
@@ -41,6 +43,7 @@ const (
 	outData                // data frame for subscription id, b is the JSON string event
 	outAck                 // b is connection_ack; keep-alives start after it
 	outKA                  // b is the "ka" frame; the next one is timed from it
+	outPong                // b is the payload of a pong answering the client's ping
 )
 
 type outFrame struct {
@@ -54,27 +57,36 @@ type subscription struct {
 	subjects []string
 }
 
-// conn is one WebSocket. The reader goroutine (serve) owns every field
-// below "reader state"; Deliver and fail may be called from any goroutine.
-// Writes are made by the socket's short-lived writer (writers.go): whoever
-// sets scheduled (false to true) starts it, and it owns the socket's writes
-// (and ka) until it clears scheduled. Once the socket has failed, its last
-// writer closes it (finish) and scheduled stays set.
+// conn is one WebSocket. Its reader (readers.go: a short-lived goroutine
+// per readable burst, or one goroutine where there is no poller) owns every
+// field below "reader state"; Deliver and fail may be called from any
+// goroutine. Writes are made by the socket's short-lived writer
+// (writers.go): whoever sets scheduled (false to true) starts it, and it
+// owns the socket's writes (and ka) until it clears scheduled. Once the
+// socket has failed, its last writer closes it (finish) and scheduled stays
+// set. The socket is dropped (cleanup, unregister) when both the reader has
+// stopped and the writer has closed it (end).
 type conn struct {
 	s  *Service
-	ws *websocket.Conn
+	nc net.Conn // the upgraded connection (TLS or not)
 
-	queue      *sendQueue
-	cork       *corkConn     // the connection under the library; the writers batch frames into it
-	scheduled  atomic.Bool   // the socket's writer is running
-	writerDone chan struct{} // closed by finish once the socket is closed
-	ka         *time.Timer   // keep-alive timer; owned by the scheduled writer
-	failed     atomic.Bool
-	failOnce   sync.Once
-	// Set once by fail before done is closed.
-	closeCode   websocket.StatusCode
+	queue     *sendQueue
+	scheduled atomic.Bool // the socket's writer is running
+	ka        *time.Timer // keep-alive timer; owned by the scheduled writer
+	failed    atomic.Bool
+	failOnce  sync.Once
+	// Set once by fail before failed is set.
+	closeCode   uint16
 	closeReason string
 	finalFrame  []byte
+
+	readState atomic.Int32  // readArmed, readRunning or readStopped
+	readDone  chan struct{} // closed when the reader stops for good
+	regMu     sync.Mutex
+	reg       *netpoll.Registration // nil without a poller
+	ends      atomic.Int32          // reader and writer ends seen (end)
+	initTimer *time.Timer           // fails the socket without connection_init; reader state, nil once initialised
+	expTimer  *time.Timer           // fails the socket at token expiry; nil without one
 
 	// Set before the socket is registered, read-only afterwards.
 	ident   identity.Identity
@@ -84,6 +96,8 @@ type conn struct {
 	identKey string
 
 	// reader state
+	frames      *wsframe.Reader
+	discarding  bool // after a protocol error: client bytes are dropped until it closes
 	cred        credential
 	limitErr    *protocol.Error // refused at connection_init by a connection limit
 	initialised bool
@@ -101,12 +115,18 @@ type recentRequest struct {
 	channelID string // the publisher's channel id; its answers go to /Outbound-Messages/<channelID>
 }
 
-func (s *Service) newConn(ws *websocket.Conn, ident identity.Identity, cred credential, authErr *protocol.Error) *conn {
-	return &conn{
+func (s *Service) newConn(nc net.Conn, pending []byte, ident identity.Identity, cred credential, authErr *protocol.Error) *conn {
+	var frames *wsframe.Reader // made when bytes arrive (readers.go)
+	if len(pending) > 0 {
+		frames = wsframe.NewReader(s.cfg.ReadLimit)
+		frames.Prime(pending)
+	}
+	c := &conn{
 		s:          s,
-		ws:         ws,
+		nc:         nc,
 		queue:      newSendQueue(s.cfg.SendQueueLen),
-		writerDone: make(chan struct{}),
+		readDone:   make(chan struct{}),
+		frames:     frames,
 		ident:      ident,
 		cred:       cred,
 		authErr:    authErr,
@@ -115,6 +135,9 @@ func (s *Service) newConn(ws *websocket.Conn, ident identity.Identity, cred cred
 		bucket:     newTokenBucket(s.cfg.PublishRate, s.cfg.PublishBurst, time.Now()),
 		cacheEpoch: s.revocations.Load(),
 	}
+	// The upgrading handler owns the reader state until start.
+	c.readState.Store(readRunning)
+	return c
 }
 
 // logger returns the service's logger scoped to the socket's caller. It is
@@ -137,7 +160,7 @@ func (c *conn) Deliver(id string, event []byte) {
 		return
 	}
 	if !c.queue.push(outFrame{kind: outData, id: id, b: event}) {
-		c.fail(websocket.StatusPolicyViolation, reasonSlowConsumer, nil)
+		c.fail(wsframe.ClosePolicyViolation, reasonSlowConsumer, nil)
 	}
 }
 
@@ -155,7 +178,7 @@ func (c *conn) enqueue(f outFrame) {
 		return
 	}
 	if !c.queue.push(f) {
-		c.fail(websocket.StatusPolicyViolation, reasonSlowConsumer, nil)
+		c.fail(wsframe.ClosePolicyViolation, reasonSlowConsumer, nil)
 		return
 	}
 	c.wake()
@@ -169,7 +192,7 @@ func (c *conn) send(b []byte) { c.enqueue(outFrame{kind: outRaw, b: b}) }
 // fail ends the socket: frames still queued are dropped, final (if any) is
 // written, then the socket is closed with code and reason (by finish, on
 // the socket's writer). Only the first call counts.
-func (c *conn) fail(code websocket.StatusCode, reason string, final []byte) {
+func (c *conn) fail(code uint16, reason string, final []byte) {
 	c.failOnce.Do(func() {
 		c.closeCode, c.closeReason, c.finalFrame = code, reason, final
 		c.failed.Store(true)
@@ -177,42 +200,30 @@ func (c *conn) fail(code websocket.StatusCode, reason string, final []byte) {
 	})
 }
 
-// serve runs the socket until it closes and returns after cleanup.
-func (c *conn) serve() {
-	initTimer := time.AfterFunc(c.s.cfg.InitTimeout, func() {
-		c.fail(websocket.StatusPolicyViolation, reasonInitTimeout, nil)
+// start arms the socket's timers and starts reading it. Call it once,
+// after the socket is registered.
+func (c *conn) start() {
+	c.initTimer = time.AfterFunc(c.s.cfg.InitTimeout, func() {
+		c.fail(wsframe.ClosePolicyViolation, reasonInitTimeout, nil)
 	})
 	if !c.ident.ExpiresAt.IsZero() {
-		exp := time.AfterFunc(time.Until(c.ident.ExpiresAt), func() {
-			c.fail(websocket.StatusPolicyViolation, reasonExpired,
+		c.expTimer = time.AfterFunc(time.Until(c.ident.ExpiresAt), func() {
+			c.fail(wsframe.ClosePolicyViolation, reasonExpired,
 				protocol.ConnectionError(&protocol.Error{ErrorType: protocol.ErrTypeUnauthorized, Message: reasonExpired, ErrorCode: 401}))
 		})
-		defer exp.Stop()
 	}
-	for {
-		typ, data, err := c.ws.Read(context.Background())
-		if err != nil {
-			break
-		}
-		if c.failed.Load() {
-			break
-		}
-		if typ != websocket.MessageText {
-			c.send(protocol.Failure(protocol.TypeError, "", protocol.BadRequest("binary messages are not supported; send JSON text")))
-			continue
-		}
-		if c.handle(data) {
-			initTimer.Stop()
-		}
-	}
-	initTimer.Stop()
-	c.fail(websocket.StatusNormalClosure, "", nil)
-	<-c.writerDone
-	c.cleanup()
+	c.startReading()
 }
 
-// cleanup drops the socket's subscriptions and cancels its requests.
+// cleanup drops the socket's subscriptions and cancels its requests. It
+// runs once, after the reader stopped and the socket was closed (end).
 func (c *conn) cleanup() {
+	if c.initTimer != nil {
+		c.initTimer.Stop()
+	}
+	if c.expTimer != nil {
+		c.expTimer.Stop()
+	}
 	for id, sub := range c.subs {
 		c.s.hub.Remove(sub.subjects, hub.Member{Sink: c, ID: id})
 	}
@@ -228,21 +239,24 @@ func (c *conn) cleanup() {
 	c.recent = nil
 }
 
-// flush runs on the socket's writer (see writeBursts): it writes
-// everything queued as one batch (one write to the connection, see
-// corkConn) under WriteTimeout.
+// flush runs on the socket's writer (see writeBursts): it encodes
+// everything queued into one buffer and writes it with one write (one
+// syscall, and one run of TLS records) under WriteTimeout.
 func (c *conn) flush(w *writerState) {
 	w.batch = c.queue.take(w.batch)
-	c.cork.cork()
+	out := w.out[:0]
 	data := 0
 	for _, f := range w.batch {
-		b := f.b
-		if f.kind == outData {
+		switch f.kind {
+		case outData:
 			data++
 			w.buf = protocol.AppendData(w.buf[:0], f.id, f.b)
-			b = w.buf
+			out = wsframe.AppendFrame(out, wsframe.OpText, w.buf)
+		case outPong:
+			out = wsframe.AppendFrame(out, wsframe.OpPong, f.b)
+		default:
+			out = wsframe.AppendFrame(out, wsframe.OpText, f.b)
 		}
-		c.cork.appendText(b)
 		switch {
 		case f.kind == outAck && c.ka == nil:
 			c.ka = time.AfterFunc(c.s.cfg.KeepAliveInterval, c.keepAlive)
@@ -255,46 +269,76 @@ func (c *conn) flush(w *writerState) {
 		// sees them counted.
 		c.s.metrics.delivered.Add(float64(data))
 	}
-	if err := c.cork.uncork(c.s.cfg.WriteTimeout); err != nil {
+	if err := c.write(out); err != nil {
 		c.logger().Debug("websocket write failed", "err", err)
-		c.fail(websocket.StatusAbnormalClosure, "", nil)
+		c.fail(wsframe.CloseAbnormal, "", nil)
 	}
 	clear(w.batch)
 	w.batch = w.batch[:0]
-	if cap(w.buf) > maxKeptWriteBuf {
-		w.buf = nil
-	}
+	w.out = keepSmall(out, maxKeptBatch)
+	w.buf = keepSmall(w.buf, maxKeptWriteBuf)
 }
 
-// finish closes a failed socket. It runs on the socket's writer (the close
-// handshake may wait for the peer, which blocks nobody else); the reader
-// (serve) waits for it before cleanup.
-func (c *conn) finish() {
-	defer close(c.writerDone)
+// write writes b to the connection within WriteTimeout.
+func (c *conn) write(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	_, err := c.nc.Write(b)
+	_ = c.nc.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// keepSmall returns b emptied, or nil when its capacity is above max.
+func keepSmall(b []byte, max int) []byte {
+	if cap(b) > max {
+		return nil
+	}
+	return b[:0]
+}
+
+// Largest buffers a writer keeps for the next socket it writes (writer
+// states are pooled, never per socket): the encoded batch and the
+// encoding of one data frame.
+const (
+	maxKeptBatch    = 64 << 10
+	maxKeptWriteBuf = 4 << 10
+)
+
+// closeWait bounds how long a closing socket waits for the client's close
+// frame (the closing handshake, RFC 6455 section 7.1.1) before it drops
+// the connection.
+const closeWait = 2 * time.Second
+
+// finish closes a failed socket. It runs on the socket's writer (the
+// closing handshake may wait for the peer, which blocks nobody else).
+func (c *conn) finish(w *writerState) {
 	if c.ka != nil {
 		c.ka.Stop()
 	}
-	c.closeSocket()
-}
-
-// maxKeptWriteBuf is the largest encoding buffer a socket keeps between
-// batches; a bigger one (after a large event) is dropped.
-const maxKeptWriteBuf = 4 << 10
-
-func (c *conn) closeSocket() {
-	if c.finalFrame != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
-		_ = c.ws.Write(ctx, websocket.MessageText, c.finalFrame)
-		cancel()
+	if c.closeCode != wsframe.CloseAbnormal {
+		if c.closeReason != "" {
+			c.logger().Info("closing socket", "code", int(c.closeCode), "reason", c.closeReason)
+		}
+		out := w.out[:0]
+		if c.finalFrame != nil {
+			out = wsframe.AppendFrame(out, wsframe.OpText, c.finalFrame)
+		}
+		out = wsframe.AppendClose(out, c.closeCode, c.closeReason)
+		if err := c.write(out); err == nil {
+			t := time.NewTimer(closeWait)
+			select {
+			case <-c.readDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		w.out = keepSmall(out, maxKeptBatch)
 	}
-	if c.closeCode == websocket.StatusAbnormalClosure {
-		_ = c.ws.CloseNow()
-		return
-	}
-	if c.closeReason != "" {
-		c.logger().Info("closing socket", "code", int(c.closeCode), "reason", c.closeReason)
-	}
-	_ = c.ws.Close(c.closeCode, c.closeReason)
+	_ = c.nc.Close()
+	c.stopIfArmed()
+	c.end()
 }
 
 // handle processes one client frame. It reports whether the connection is
@@ -319,7 +363,7 @@ func (c *conn) handle(data []byte) bool {
 			if e.ErrorCode == 0 {
 				e.ErrorCode = e.Status()
 			}
-			c.fail(websocket.StatusPolicyViolation, reason, protocol.ConnectionError(&e))
+			c.fail(wsframe.ClosePolicyViolation, reason, protocol.ConnectionError(&e))
 			return false
 		}
 		c.initialised = true

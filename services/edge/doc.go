@@ -19,12 +19,18 @@
 // stream (acknowledged before publish_success); other namespaces are core
 // NATS publishes.
 //
-// Each socket has one reader goroutine (which processes client frames in
-// order) and no writer goroutine while idle: its outgoing frames go into
-// the socket's bounded queue (which costs no memory while empty), and a
-// socket with frames queued gets one short-lived writer goroutine that
-// writes everything queued as one batch (one write to the connection, see
-// corkConn) under [Config.WriteTimeout], repeats while more arrives and
+// The edge does the WebSocket handshake and framing itself (upgrade.go,
+// internal/wsframe) so that an idle socket holds no goroutine and no
+// buffer. Reading: on Linux every socket's connection is non-blocking after
+// the upgrade and registered with one epoll set (internal/netpoll); when
+// bytes arrive a short-lived goroutine reads and handles every complete
+// client message, in order, until the connection would block, then re-arms
+// and exits (elsewhere each socket keeps one blocking reader goroutine).
+// Writing: outgoing frames go into the socket's bounded queue (which costs
+// no memory while empty), and a socket with frames queued gets one
+// short-lived writer goroutine that encodes everything queued and writes it
+// as one batch (one write to the connection) under [Config.WriteTimeout],
+// repeats while more arrives and
 // exits when the queue is empty; there is at most one per socket, so frames
 // are written in queue order, and a peer that stops reading blocks only its
 // own writer. Keep-alives and the token-expiry close are timers. The NATS

@@ -12,13 +12,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/devtls"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/hub"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/netpoll"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/wsframe"
 )
 
 // Service is the edge. Create it with [New] and start it with [Service.Run].
@@ -36,6 +37,10 @@ type Service struct {
 	// writing counts the sockets' running writers (writers.go); Run
 	// returns after the last one.
 	writing sync.WaitGroup
+	// poller wakes the sockets' readers (readers.go); nil where the
+	// platform has none, and then readers counts their goroutines.
+	poller  *netpoll.Poller
+	readers sync.WaitGroup
 
 	tlsConfig *tls.Config // nil for PlainHTTP
 	caFile    string
@@ -189,6 +194,17 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("edge: listen %s: %w", s.cfg.Addr, err)
 	}
 	s.addr.Store(ln.Addr().String())
+	if netpoll.Supported() {
+		p, err := netpoll.New()
+		if err != nil {
+			s.log.Warn("no readiness poller; each socket keeps a reader goroutine", "err", err)
+		} else {
+			s.poller = p
+			defer p.Close() // after every socket is dropped (shutdown)
+			ln = netpoll.Listener(ln)
+		}
+	}
+	defer s.readers.Wait()
 	if s.tlsConfig != nil {
 		ln = tls.NewListener(ln, s.tlsConfig)
 	}
@@ -246,7 +262,7 @@ func (s *Service) shutdown(srv *http.Server) {
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Shutdown(sctx) }()
 	for _, c := range conns {
-		c.fail(websocket.StatusGoingAway, reasonShutdown, nil)
+		c.fail(wsframe.CloseGoingAway, reasonShutdown, nil)
 	}
 	socketsDone := make(chan struct{})
 	go func() { s.connWG.Wait(); close(socketsDone) }()
@@ -255,7 +271,7 @@ func (s *Service) shutdown(srv *http.Server) {
 	case <-sctx.Done():
 		s.log.Warn("sockets did not close in time; cutting them")
 		for _, c := range conns {
-			_ = c.ws.CloseNow()
+			_ = c.nc.Close()
 		}
 		<-socketsDone
 	}

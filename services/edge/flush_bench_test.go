@@ -22,8 +22,7 @@ func BenchmarkDeliverFlush(b *testing.B) {
 		b.Run(map[int]string{1: "burst1", 32: "burst32"}[burst], func(b *testing.B) {
 			s := &Service{cfg: Config{}.withDefaults()}
 			s.metrics = newMetrics(func() float64 { return 0 })
-			c := s.newConn(nil, identity.Identity{}, credential{}, nil)
-			c.cork = &corkConn{Conn: discardConn{}}
+			c := s.newConn(discardConn{}, nil, identity.Identity{}, credential{}, nil)
 			w := &writerState{}
 			event := []byte(`"{\"contentBlockDelta\":{\"delta\":{\"text\":\"hello\"}},\"seq\":1}"`)
 			b.ReportAllocs()

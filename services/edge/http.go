@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
-
-	"github.com/coder/websocket"
+	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/protocol"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/wsframe"
 )
 
 // Paths served by the edge.
@@ -89,36 +90,35 @@ func (s *Service) handleRealtime(w http.ResponseWriter, r *http.Request) {
 	if authErr == nil {
 		ident, authErr = s.verify(r.Context(), cred)
 	}
-	cw := &corkingWriter{ResponseWriter: w}
-	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
-		Subprotocols:       []string{Subprotocol},
-		InsecureSkipVerify: true, // origins are checked above, by our own allowlist
-	})
+	nc, pending, err := upgrade(w, r)
 	if err != nil {
-		s.log.Debug("websocket accept failed", "err", err)
+		s.log.Debug("websocket upgrade refused", "err", err)
 		return
 	}
-	ws.SetReadLimit(s.cfg.ReadLimit)
-	c := s.newConn(ws, ident, cred, authErr)
-	c.cork = cw.conn
+	c := s.newConn(nc, pending, ident, cred, authErr)
 	switch s.register(c) {
 	case admitDraining:
-		_ = ws.Close(websocket.StatusGoingAway, reasonShutdown)
+		refuseSocket(nc, wsframe.CloseGoingAway, reasonShutdown)
 		return
 	case admitFull:
-		_ = ws.Close(websocket.StatusTryAgainLater, reasonServerFull)
+		refuseSocket(nc, wsframe.CloseTryAgainLater, reasonServerFull)
 		return
 	case admitPerIdent:
 		c.limitErr = s.perIdentityError()
 	}
-	// Serve on a fresh goroutine and let the handler return: the handler's
-	// stack (grown by the TLS handshake) and net/http's per-request state
-	// are released (about 12 KiB per idle socket, bench/RESULTS.md). The
-	// socket stays owned by the Service (register/unregister and connWG).
-	go func() {
-		defer s.unregister(c)
-		c.serve()
-	}()
+	// The handler returns now: its stack (grown by the TLS handshake) and
+	// net/http's per-request state are released, and the socket is read
+	// from the poller (readers.go). It stays owned by the Service
+	// (register/unregister and connWG).
+	c.start()
+}
+
+// refuseSocket closes a socket that was upgraded but not admitted, with a
+// close frame saying why.
+func refuseSocket(nc net.Conn, code uint16, reason string) {
+	_ = nc.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	_, _ = nc.Write(wsframe.AppendClose(nil, code, reason))
+	_ = nc.Close()
 }
 
 // handlePublish implements POST /event.

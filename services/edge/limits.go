@@ -61,7 +61,7 @@ func (s *Service) unregister(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.metrics.connsOpen.Dec()
-	// serve has returned: fail's close code and reason are set.
+	// The socket ended (conn.end): fail's close code and reason are set.
 	s.metrics.connsClosed[closeReasonLabel(c.closeCode, c.closeReason)].Inc()
 	if c.identKey != "" {
 		if n := s.perIdent[c.identKey] - 1; n > 0 {
@@ -87,7 +87,7 @@ func (s *Service) perIdentityError() *protocol.Error {
 }
 
 // tokenBucket limits a socket's publish rate. It is owned by the socket's
-// reader goroutine.
+// reader.
 type tokenBucket struct {
 	rate   float64 // tokens per second
 	burst  float64

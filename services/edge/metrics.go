@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/wsframe"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -145,7 +145,7 @@ func (m *metrics) handler() http.Handler {
 
 // closeReasonLabel maps a socket's close code and reason to its fixed
 // label value.
-func closeReasonLabel(code websocket.StatusCode, reason string) string {
+func closeReasonLabel(code uint16, reason string) string {
 	switch reason {
 	case reasonSlowConsumer:
 		return closeSlowConsumer
@@ -163,9 +163,9 @@ func closeReasonLabel(code websocket.StatusCode, reason string) string {
 		return closeShutdown
 	}
 	switch code {
-	case websocket.StatusNormalClosure:
+	case wsframe.CloseNormal:
 		return closeNormal
-	case websocket.StatusGoingAway:
+	case wsframe.CloseGoingAway:
 		return closeDisconnected // closeMatching with an operator's reason
 	}
 	return closeError

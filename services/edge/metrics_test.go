@@ -220,7 +220,7 @@ func TestMetricLabels(t *testing.T) {
 		{websocket.StatusAbnormalClosure, "", closeError},
 	}
 	for _, tc := range reasons {
-		if got := closeReasonLabel(tc.code, tc.reason); got != tc.want {
+		if got := closeReasonLabel(uint16(tc.code), tc.reason); got != tc.want {
 			t.Errorf("closeReasonLabel(%d, %q) = %s, want %s", tc.code, tc.reason, got, tc.want)
 		}
 	}

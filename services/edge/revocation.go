@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/protocol"
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/wsframe"
 )
 
 // Close reasons of sockets closed from the bus.
@@ -80,7 +80,7 @@ func (s *Service) handleRevoked(msg *nats.Msg) {
 	s.idents.clear()
 	s.revocations.Add(1)
 	final := protocol.ConnectionError(&protocol.Error{ErrorType: protocol.ErrTypeUnauthorized, Message: reasonRevoked, ErrorCode: 401})
-	n := s.closeMatching(sel, websocket.StatusPolicyViolation, reasonRevoked, final)
+	n := s.closeMatching(sel, wsframe.ClosePolicyViolation, reasonRevoked, final)
 	s.log.Info("revocation applied", "key_id", r.KeyID, "sub", r.Sub, "iss", r.Issuer, "reason", r.Reason, "closed", n)
 }
 
@@ -101,7 +101,7 @@ func (s *Service) handleDisconnect(msg *nats.Msg) {
 		if len(reason) > maxCloseReason {
 			reason = reason[:maxCloseReason]
 		}
-		closed = s.closeMatching(sel, websocket.StatusGoingAway, reason, nil)
+		closed = s.closeMatching(sel, wsframe.CloseGoingAway, reason, nil)
 		s.log.Info("disconnect applied", "key_id", r.KeyID, "sub", r.Sub, "iss", r.Issuer, "closed", closed)
 	}
 	if msg.Reply != "" {
@@ -112,7 +112,7 @@ func (s *Service) handleDisconnect(msg *nats.Msg) {
 
 // closeMatching fails every live socket whose connection identity sel
 // matches and returns how many.
-func (s *Service) closeMatching(sel selector, code websocket.StatusCode, reason string, final []byte) int {
+func (s *Service) closeMatching(sel selector, code uint16, reason string, final []byte) int {
 	s.mu.Lock()
 	var victims []*conn
 	for c := range s.conns {

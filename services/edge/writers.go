@@ -18,7 +18,8 @@ import (
 // writerState is a writer's scratch space, recycled across writers.
 type writerState struct {
 	batch []outFrame
-	buf   []byte
+	buf   []byte // one data frame's JSON
+	out   []byte // the encoded batch
 }
 
 var writerStates = sync.Pool{New: func() any { return new(writerState) }}
@@ -40,7 +41,7 @@ func (c *conn) writeBursts() {
 	defer writerStates.Put(w)
 	for {
 		if c.failed.Load() {
-			c.finish()
+			c.finish(w)
 			return
 		}
 		c.flush(w)
