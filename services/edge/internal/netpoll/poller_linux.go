@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -43,8 +44,9 @@ func Supported() bool { return true }
 // Lock order: Poller.mu, then Registration.ctlMu, then the fd reference
 // taken by RawConn.Control.
 type Poller struct {
-	epfd int // epoll instance; closed by Close after the loop exited
-	wake int // eventfd in the epoll set; Close writes it to stop the loop
+	epfd int      // epoll instance; closed by Close (through file) after the loop exited
+	file *os.File // epfd as a file in Go's own netpoller: the wait loop parks there
+	wake int      // eventfd in the epoll set; Close writes it to stop the loop
 
 	nextID atomic.Uint64
 	closed atomic.Bool // set under mu; read without it by fire
@@ -94,8 +96,19 @@ func New() (*Poller, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("netpoll: add eventfd to epoll: %w", err)
 	}
+	// The epoll fd is itself pollable (it is readable while it holds
+	// events), so the wait loop can park in Go's netpoller like any network
+	// read instead of blocking a thread in epoll_wait: a wake-up is then
+	// as cheap as a socket read's, not a return from a blocking syscall
+	// that must find a P again.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(wake)
+		unix.Close(epfd)
+		return nil, fmt.Errorf("netpoll: epoll fd non-blocking: %w", err)
+	}
 	p := &Poller{
 		epfd: epfd,
+		file: os.NewFile(uintptr(epfd), "epoll"),
 		wake: wake,
 		regs: make(map[uint64]*Registration),
 		done: make(chan struct{}),
@@ -117,16 +130,35 @@ func getID(ev *unix.EpollEvent) uint64 {
 }
 
 // loop is the wait loop. It owns events and runs until the eventfd fires.
+// It waits in Go's netpoller for the epoll fd to become readable and then
+// takes the ready events without blocking; where the runtime cannot poll
+// the epoll fd it blocks in epoll_wait instead.
 func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, eventBatch)
+	rc, err := p.file.SyscallConn()
+	parked := err == nil
+	var n int
+	var werr error
+	take := func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), events, 0)
+		return n > 0 || (werr != nil && !errors.Is(werr, unix.EINTR))
+	}
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
+		if parked {
+			if err := rc.Read(take); err != nil {
+				// Not pollable by the runtime: fall back to blocking.
+				parked = false
 				continue
 			}
-			p.loopErr = fmt.Errorf("netpoll: epoll_wait: %w", err)
+		} else {
+			n, werr = unix.EpollWait(p.epfd, events, -1)
+		}
+		if werr != nil {
+			if errors.Is(werr, unix.EINTR) {
+				continue
+			}
+			p.loopErr = fmt.Errorf("netpoll: epoll_wait: %w", werr)
 			return
 		}
 		p.mu.RLock()
@@ -172,7 +204,7 @@ func (p *Poller) Close() error {
 			return // the loop may still be running: keep the fds open
 		}
 		<-p.done
-		p.closeErr = errors.Join(p.loopErr, unix.Close(p.wake), unix.Close(p.epfd))
+		p.closeErr = errors.Join(p.loopErr, unix.Close(p.wake), p.file.Close())
 
 		p.mu.Lock()
 		clear(p.regs)
