@@ -311,6 +311,7 @@ func benchLedger(db string, records, batch, replicas, writers int, cpuprofile st
 	// the last.
 	var firstAt time.Time
 	var firstAcked uint64
+	var firstCPU cpuSample
 	for {
 		ci, err := js.Consumer(ctx, subj.StreamUsage(), bus.ConsumerLedger)
 		if err == nil {
@@ -319,7 +320,7 @@ func benchLedger(db string, records, batch, replicas, writers int, cpuprofile st
 				log.Fatal(err)
 			}
 			if firstAt.IsZero() && info.AckFloor.Stream > 0 {
-				firstAt, firstAcked = time.Now(), info.AckFloor.Stream
+				firstAt, firstAcked, firstCPU = time.Now(), info.AckFloor.Stream, sampleCPU()
 			}
 			if info.AckFloor.Stream >= uint64(records) && info.NumAckPending == 0 && info.NumPending == 0 {
 				break
@@ -330,6 +331,7 @@ func benchLedger(db string, records, batch, replicas, writers int, cpuprofile st
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	lastCPU := sampleCPU()
 	c, err := pgx.Connect(ctx, e.dbURL)
 	if err != nil {
 		log.Fatal(err)
@@ -344,9 +346,13 @@ func benchLedger(db string, records, batch, replicas, writers int, cpuprofile st
 		log.Fatalf("rollups hold %d requests, want %d (%v)", rolled, records, err)
 	}
 	sustained := 0.0
-	if d := time.Since(firstAt); !firstAt.IsZero() && firstAcked < uint64(records) {
+	if d := start.Add(elapsed).Sub(firstAt); !firstAt.IsZero() && firstAcked < uint64(records) {
 		sustained = float64(uint64(records)-firstAcked) / d.Seconds()
 	}
-	fmt.Printf("ledger: replicas=%d writers=%d batch=%d records=%d  %s  %.0f records/s (includes meter start-up)  sustained %.0f records/s\n",
-		replicas, writers, batch, records, elapsed.Round(time.Millisecond), float64(records)/elapsed.Seconds(), sustained)
+	// CPU per record over the sustained window: this process (meters and
+	// embedded NATS) and the local Postgres. Less sensitive to other load
+	// on the box than the rate.
+	goCPU, pgCPU := perRecord(firstCPU, lastCPU, uint64(records)-firstAcked)
+	fmt.Printf("ledger: replicas=%d writers=%d batch=%d records=%d  %s  %.0f records/s (includes meter start-up)  sustained %.0f records/s  cpu/record: meter+nats %.1f µs, postgres %.1f µs\n",
+		replicas, writers, batch, records, elapsed.Round(time.Millisecond), float64(records)/elapsed.Seconds(), sustained, goCPU, pgCPU)
 }

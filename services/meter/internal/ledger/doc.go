@@ -13,8 +13,12 @@
 // The Postgres write path of a batch is one transaction: a binary COPY
 // into a session-local TEMP staging table (unlogged, emptied at commit),
 // then per UTC day one INSERT ... SELECT straight into that day's
-// partition with ON CONFLICT DO NOTHING, whose RETURNING rows feed the
-// rollup upsert of the same statement. Only the staging table is
+// partition, whose RETURNING rows feed the rollup upsert of the same
+// statement. The batch is first inserted without ON CONFLICT (cheaper per
+// record); a request id already stored fails that transaction with a
+// unique violation, and the batch is written again with ON CONFLICT DO
+// NOTHING, as are the batches after it until one holds no duplicate. The
+// binary COPY rows are encoded by the package itself (copy_pg.go). Only the staging table is
 // unlogged; usage_records and usage_hourly are ordinary WAL-logged tables
 // committed with the server's synchronous_commit, so a record acknowledged
 // after InsertBatch returns survives a Postgres crash. The key text

@@ -414,3 +414,54 @@ func TestInsertBatchBothPaths(t *testing.T) {
 		})
 	}
 }
+
+// TestInsertBatchDuplicateFallback: a batch is first written without ON
+// CONFLICT; a request id already stored, even as its last record, aborts
+// that attempt and the batch is written again skipping duplicates, so
+// nothing is counted twice. The batches after it skip duplicates from the
+// start until one holds none.
+func TestInsertBatchDuplicateFallback(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{10, pgCopyMin + 10} {
+		t.Run(fmt.Sprintf("batch=%d", size), func(t *testing.T) {
+			t.Parallel()
+			st := openStore(t, pgOnly(t)).(*pgStore)
+			ctx := context.Background()
+			hour := time.Date(2026, 3, 15, 10, 0, 0, 0, time.UTC)
+			next := 0
+			mk := func(n int) []bus.UsageRecord {
+				out := make([]bus.UsageRecord, 0, n)
+				for range n {
+					out = append(out, rec(fmt.Sprintf("f-%06d", next), fmt.Sprintf("user-%d", next%5), "m1", 1, 2, hour.Add(time.Duration(next)*time.Second)))
+					next++
+				}
+				return out
+			}
+			insert := func(recs []bus.UsageRecord, want int64, wantDups bool) {
+				t.Helper()
+				if n, err := st.InsertBatch(ctx, recs); err != nil || n != want {
+					t.Fatalf("InsertBatch = %d, %v; want %d", n, err, want)
+				}
+				if got := st.dupsSeen.Load(); got != wantDups {
+					t.Fatalf("dupsSeen = %t after the batch, want %t", got, wantDups)
+				}
+			}
+			first := mk(size)
+			insert(first, int64(size), false)
+			// New records, then one already stored at the very end.
+			insert(append(mk(size), first[size-1]), int64(size), true)
+			// All new: written skipping duplicates, and back to the fast path.
+			insert(mk(size), int64(size), false)
+			// A whole batch redelivered.
+			insert(first, 0, true)
+			insert(first, 0, true)
+			insert(mk(size), int64(size), false)
+			var total, requests int64
+			if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM usage_records), (SELECT sum(requests) FROM usage_hourly)`).Scan(&total, &requests); err != nil ||
+				total != int64(next) || requests != int64(next) {
+				t.Errorf("usage_records = %d rows, rollups count %d requests, %v; want %d", total, requests, err, next)
+			}
+			rollupsMatchRecords(t, st)
+		})
+	}
+}
