@@ -306,6 +306,12 @@ const (
 	maxKeptWriteBuf = 4 << 10
 )
 
+// protocolViolation reports whether code is one the reader closes with
+// after a framing error (readers.go), when it only discards input.
+func protocolViolation(code uint16) bool {
+	return code == wsframe.CloseProtocolError || code == wsframe.CloseInvalidPayload || code == wsframe.CloseMessageTooBig
+}
+
 // closeWait bounds how long a closing socket waits for the client's close
 // frame (the closing handshake, RFC 6455 section 7.1.1) before it drops
 // the connection.
@@ -327,6 +333,15 @@ func (c *conn) finish(w *writerState) {
 		}
 		out = wsframe.AppendClose(out, c.closeCode, c.closeReason)
 		if err := c.write(out); err == nil {
+			if protocolViolation(c.closeCode) {
+				// The reader no longer parses what the client sends, so
+				// it would not see the client's close frame: end our side
+				// of the stream (TLS close_notify, or TCP FIN) so the
+				// client closes and the reader gets EOF.
+				if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+					_ = cw.CloseWrite()
+				}
+			}
 			t := time.NewTimer(closeWait)
 			select {
 			case <-c.readDone:
