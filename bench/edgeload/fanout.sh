@@ -17,4 +17,4 @@ for _ in $(seq 1 100); do grep -q "running" "$data/server.log" && break; sleep 0
 scheme=https; [ "${GATEHOUSE_EDGE__PLAIN_HTTP:-}" = true ] && scheme=http
 token=$("$bin" token --data "$data" --sub alice 2>/dev/null | tail -1)
 ca=(); [ $scheme = https ] && ca=(-ca "$data/tls/ca.pem")
-"$edgeload" fanout -url "$scheme://localhost:$port" "${ca[@]}" -token "$token" -nats "nats://127.0.0.1:$nport" "$@"
+"$edgeload" fanout -url "$scheme://localhost:$port" "${ca[@]}" -token "$token" -nats "nats://127.0.0.1:$nport" -pid "$pid" "$@"

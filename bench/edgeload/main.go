@@ -308,6 +308,7 @@ func runFanout(args []string) error {
 	window := fs.Int("window", 64, "most `events` in flight (published, not yet delivered to every subscriber); keep it below the send queue length")
 	rate := fs.Float64("rate", 0, "publish at most this many `events/s` (0: as fast as the window allows); use a modest rate to measure latency without queueing")
 	size := fs.Int("size", 100, "payload `bytes` per event")
+	pid := fs.Int("pid", 0, "`pid` of the server process: also report its CPU time while delivering (Linux /proc)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -356,6 +357,7 @@ func runFanout(args []string) error {
 		tick = time.NewTicker(time.Duration(float64(time.Second) / *rate))
 		defer tick.Stop()
 	}
+	cpuBefore, _ := cpuSeconds(*pid)
 	start := time.Now()
 	for k := 0; k < *m; k++ {
 		for int64(k)*int64(len(conns))-delivered.Load() > int64(*window)*int64(len(conns)) {
@@ -385,6 +387,7 @@ func runFanout(args []string) error {
 		return fmt.Errorf("only %d of %d deliveries after 2 minutes", delivered.Load(), *n**m)
 	}
 	elapsed := time.Since(start)
+	cpuAfter, cpuErr := cpuSeconds(*pid)
 	if d := disconnects.Load(); d > 0 {
 		return fmt.Errorf("%d subscribers were disconnected", d)
 	}
@@ -398,7 +401,40 @@ func runFanout(args []string) error {
 	fmt.Printf("subscribers=%d events=%d delivered=%d elapsed=%s rate=%.0f msgs/s p50=%s p99=%s max=%s\n",
 		len(conns), *m, total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds(),
 		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
+	if *pid != 0 {
+		if cpuErr != nil {
+			return cpuErr
+		}
+		cpu := cpuAfter - cpuBefore
+		fmt.Printf("server_cpu=%.2fs (%.0f%% of one core) msgs_per_server_cpu_second=%.0f\n",
+			cpu, 100*cpu/elapsed.Seconds(), float64(total)/cpu)
+	}
 	return nil
+}
+
+// cpuSeconds returns the user+system CPU time of process pid from
+// /proc/pid/stat (0 for pid 0).
+func cpuSeconds(pid int) (float64, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces) start after ")".
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc/pid/stat")
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return (utime + stime) / ticks, nil
 }
 
 // sentAt extracts the publish time from a data frame whose event is the
