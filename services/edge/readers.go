@@ -36,29 +36,9 @@ const (
 // startReading begins reading the socket: through the poller when the
 // connection allows it, otherwise on a reader goroutine of its own.
 func (c *conn) startReading() {
-	if pc := pollable(c.nc); pc != nil && c.s.poller != nil {
-		if err := pc.SetNonBlocking(); err == nil {
-			c.readState.Store(readArmed)
-			// regMu is held until reg is set: a readReady that starts at
-			// once waits for it.
-			c.regMu.Lock()
-			reg, err := c.s.poller.Register(pc, c.readReady)
-			c.reg = reg
-			c.regMu.Unlock()
-			if err == nil {
-				// Read once now: the client may have sent frames with its
-				// upgrade request, which net/http (or crypto/tls) already
-				// took off the socket, so no readiness event would come
-				// for them.
-				c.readReady()
-				return
-			}
-			c.logger().Warn("socket not registered with the poller; closing it", "err", err)
-			c.readState.Store(readStopped)
-			c.fail(wsframe.CloseInternalError, "", nil)
-			c.readerStopped()
-			return
-		}
+	if pc := pollable(c.nc); pc != nil && c.s.poller != nil && pc.SetNonBlocking() == nil {
+		c.startPolled(pc)
+		return
 	}
 	c.readState.Store(readRunning)
 	c.s.readers.Add(1)
@@ -68,6 +48,36 @@ func (c *conn) startReading() {
 		c.readState.Store(readStopped)
 		c.readerStopped()
 	}()
+}
+
+// startPolled registers the socket with the poller and reads what is
+// already there.
+func (c *conn) startPolled(pc *netpoll.Conn) {
+	c.readState.Store(readArmed)
+	// regMu is held until reg is set: a readReady that starts at once
+	// waits for it (registration).
+	c.regMu.Lock()
+	reg, err := c.s.poller.Register(pc, c.readReady)
+	c.reg = reg
+	c.regMu.Unlock()
+	if err != nil {
+		c.logger().Warn("socket not registered with the poller; closing it", "err", err)
+		c.readState.Store(readStopped)
+		c.fail(wsframe.CloseInternalError, "", nil)
+		c.readerStopped()
+		return
+	}
+	// Read once now: the client may have sent frames with its upgrade
+	// request, which net/http (or crypto/tls) already took off the socket,
+	// so no readiness event would come for them.
+	c.readReady()
+}
+
+// registration returns the socket's poller registration (nil without one).
+func (c *conn) registration() *netpoll.Registration {
+	c.regMu.Lock()
+	defer c.regMu.Unlock()
+	return c.reg
 }
 
 // pollable returns the netpoll.Conn under nc (a TLS connection or not), or
@@ -94,10 +104,7 @@ func (c *conn) readReady() {
 	// Would block: wait for the poller again. Armed is set before the
 	// registration is, so an event right after Arm finds it.
 	c.readState.Store(readArmed)
-	c.regMu.Lock()
-	reg := c.reg
-	c.regMu.Unlock()
-	if err := reg.Arm(); err != nil {
+	if err := c.registration().Arm(); err != nil {
 		// The connection is closed (finish): stop, unless finish already
 		// claimed the stop.
 		c.stopIfArmed()
@@ -115,10 +122,7 @@ func (c *conn) stopIfArmed() {
 }
 
 func (c *conn) deregister() {
-	c.regMu.Lock()
-	reg := c.reg
-	c.regMu.Unlock()
-	if reg != nil {
+	if reg := c.registration(); reg != nil {
 		reg.Deregister()
 	}
 }

@@ -127,6 +127,19 @@ func (c *counter) quiet(t testing.TB, what string, barrier func()) {
 	}
 }
 
+// register registers server on p with a new counter as its onReady; the
+// registration is removed when the test ends (Deregister is idempotent).
+func register(t testing.TB, p *netpoll.Poller, server *netpoll.Conn) (*counter, *netpoll.Registration) {
+	t.Helper()
+	c := newCounter()
+	reg, err := p.Register(server, c.onReady)
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	t.Cleanup(reg.Deregister)
+	return c, reg
+}
+
 // barrier registers a second connection on p and returns a func that makes
 // it readable and waits for its onReady, proving that the wait loop has
 // handled every event that was pending before.
@@ -136,12 +149,7 @@ func barrier(t testing.TB, p *netpoll.Poller) func() {
 	if err := server.SetNonBlocking(); err != nil {
 		t.Fatal(err)
 	}
-	c := newCounter()
-	reg, err := p.Register(server, c.onReady)
-	if err != nil {
-		t.Fatalf("Register barrier: %v", err)
-	}
-	t.Cleanup(reg.Deregister)
+	c, reg := register(t, p, server)
 	return func() {
 		t.Helper()
 		if _, err := client.Write([]byte{'x'}); err != nil {

@@ -17,12 +17,7 @@ func TestReadyOncePerArm(t *testing.T) {
 	if err := server.SetNonBlocking(); err != nil {
 		t.Fatal(err)
 	}
-	c := newCounter()
-	reg, err := p.Register(server, c.onReady)
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	defer reg.Deregister()
+	c, reg := register(t, p, server)
 
 	write(t, client, "a")
 	c.wait(t, "first data")
@@ -67,12 +62,7 @@ func TestNonBlockingRead(t *testing.T) {
 		t.Fatalf("Read(nil) = %d, %v; want 0, nil", n, err)
 	}
 
-	c := newCounter()
-	reg, err := p.Register(server, c.onReady)
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	defer reg.Deregister()
+	c, reg := register(t, p, server)
 	write(t, client, "hello")
 	c.wait(t, "data")
 	if got := string(drain(t, server)); got != "hello" {
@@ -103,12 +93,7 @@ func TestPeerCloseFires(t *testing.T) {
 			t.Parallel()
 			p := newPoller(t)
 			server, client := pair(t)
-			c := newCounter()
-			reg, err := p.Register(server, c.onReady)
-			if err != nil {
-				t.Fatalf("Register: %v", err)
-			}
-			defer reg.Deregister()
+			c, _ := register(t, p, server)
 			if tt.reset {
 				if err := client.SetLinger(0); err != nil {
 					t.Fatal(err)
@@ -120,7 +105,7 @@ func TestPeerCloseFires(t *testing.T) {
 			if err := server.SetNonBlocking(); err != nil {
 				t.Fatal(err)
 			}
-			_, err = server.Read(make([]byte, 8))
+			_, err := server.Read(make([]byte, 8))
 			switch {
 			case tt.reset && (err == nil || err == io.EOF || errors.Is(err, netpoll.ErrWouldBlock)):
 				t.Fatalf("Read after reset: %v, want a connection error", err)
@@ -136,11 +121,7 @@ func TestDeregisterStopsCalls(t *testing.T) {
 	p := newPoller(t)
 	bar := barrier(t, p)
 	server, client := pair(t)
-	c := newCounter()
-	reg, err := p.Register(server, c.onReady)
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
+	c, reg := register(t, p, server)
 	reg.Deregister()
 	reg.Deregister() // idempotent
 	write(t, client, "late")
@@ -185,11 +166,7 @@ func TestCloseStopsLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	server, client := pair(t)
-	c := newCounter()
-	reg, err := p.Register(server, c.onReady)
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
+	c, reg := register(t, p, server)
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -211,11 +188,7 @@ func TestArmAfterConnClosed(t *testing.T) {
 	t.Parallel()
 	p := newPoller(t)
 	server, client := pair(t)
-	c := newCounter()
-	reg, err := p.Register(server, c.onReady)
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
+	c, reg := register(t, p, server)
 	write(t, client, "x")
 	c.wait(t, "data")
 	server.Close()
@@ -241,12 +214,7 @@ func TestStaleRegistrationAfterClose(t *testing.T) {
 	oldServer.Close()
 
 	server, client := pair(t)
-	c := newCounter()
-	reg, err := p.Register(server, c.onReady)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Deregister()
+	c, _ := register(t, p, server)
 	if err := oldReg.Arm(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("stale Arm = %v, want net.ErrClosed", err)
 	}
