@@ -111,6 +111,10 @@ func (s *Service) handleKeysRevoke(w http.ResponseWriter, r *http.Request) {
 		s.writeKeysError(w, err)
 		return
 	}
+	// The broadcast reaches every edge, this one included, but only
+	// asynchronously: apply it here first, so that a request sent through
+	// this edge after the answer is already refused.
+	s.applyRevocation(bus.Revocation{KeyID: resp.Key.ID, Reason: req.Reason, RevokedAt: resp.Key.RevokedAt})
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -72,6 +72,13 @@ func (s *Service) handleRevoked(msg *nats.Msg) {
 		s.log.Warn("bad revocation message", "err", err)
 		return
 	}
+	s.applyRevocation(r)
+}
+
+// applyRevocation drops cached identities and decisions and closes the
+// sockets r selects. Applying one twice (the broadcast after the edge that
+// carried the revoke applied it) changes nothing more.
+func (s *Service) applyRevocation(r bus.Revocation) {
 	sel := selector{keyID: r.KeyID, sub: r.Sub, issuer: r.Issuer}
 	if !sel.valid() {
 		s.log.Warn("revocation must set exactly one of keyId and sub", "key_id", r.KeyID, "sub", r.Sub)
