@@ -44,6 +44,7 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/internal/config"
 	"github.com/gatehouse-ai/gatehouse/internal/stack"
+	"github.com/gatehouse-ai/gatehouse/pkg/gcfloor"
 	"github.com/gatehouse-ai/gatehouse/services/authz"
 )
 
@@ -54,7 +55,9 @@ func main() {
 	gap := flag.Duration("gap", 10*time.Millisecond, "upstream pause between chunks")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	steps := flag.Int("breakdown", 0, "before the rates, time each bus step of the chat path this many times, one at a time")
+	gcFloor := flag.Uint64("gc-heap-floor", gcfloor.DefaultFloor, "GC heap floor in `bytes`, as `gatehouse` sets it (gc_heap_floor); 0 = Go's default GC")
 	flag.Parse()
+	defer gcfloor.Start(*gcFloor).Stop()
 
 	up := newUpstream(*chunks, *gap)
 	defer up.close()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/internal/config"
 	"github.com/gatehouse-ai/gatehouse/internal/stack"
+	"github.com/gatehouse-ai/gatehouse/pkg/gcfloor"
 	"github.com/gatehouse-ai/gatehouse/services/authz"
 	"github.com/gatehouse-ai/gatehouse/services/meter"
 )
@@ -46,6 +47,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	defer gcfloor.Start(uint64(cfg.GCHeapFloor)).Stop()
 	errc := make(chan error, 1)
 	go func() { errc <- dev.Run(ctx) }()
 	select {
@@ -90,6 +92,7 @@ func cmdService(ctx context.Context, name string, args []string, stderr io.Write
 	if err != nil {
 		return err
 	}
+	defer gcfloor.Start(uint64(cfg.GCHeapFloor)).Stop()
 	return stack.RunService(ctx, name, cfg, newLogger(stderr, cfg.LogLevel))
 }
 

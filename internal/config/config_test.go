@@ -70,6 +70,7 @@ func TestValidateNamesTheField(t *testing.T) {
 	t.Parallel()
 	cases := map[string]func(*Config){
 		"log_level":                  func(c *Config) { c.LogLevel = "loud" },
+		"gc_heap_floor":              func(c *Config) { c.GCHeapFloor = -1 },
 		"nats.prefix":                func(c *Config) { c.NATS.Prefix = "a.>" },
 		"edge.tls_cert":              func(c *Config) { c.Edge.TLSCert = "x" },
 		"edge.keep_alive":            func(c *Config) { c.Edge.KeepAlive = time.Minute },
@@ -85,5 +86,21 @@ func TestValidateNamesTheField(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: got %v", field, err)
 		}
+	}
+}
+
+func TestGCHeapFloorFromEnv(t *testing.T) {
+	t.Parallel()
+	c, err := Load("", []string{"GATEHOUSE_GC_HEAP_FLOOR=0"})
+	if err != nil || c.GCHeapFloor != 0 {
+		t.Fatalf("GATEHOUSE_GC_HEAP_FLOOR=0: floor %d, %v; want 0 (off)", c.GCHeapFloor, err)
+	}
+	if d := Default().GCHeapFloor; d != 64<<20 {
+		t.Fatalf("default floor %d, want 64 MiB", d)
+	}
+	c = Default()
+	c.GCHeapFloor = 32 << 30
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "gc_heap_floor") {
+		t.Fatalf("32 GiB floor: %v, want a gc_heap_floor error", err)
 	}
 }
