@@ -4,6 +4,7 @@
 // reach the Postgres ledger (partitioned, with hourly rollups).
 //
 //	go run ./bench/meterbench -mode quota -pairs 20000 -workers 1,8
+//	go run ./bench/meterbench -mode quota -pairs 20000 -rates 1000,4000
 //	go run ./bench/meterbench -mode ledger -records 200000 -batch 5000 -replicas 1,2
 //
 // It starts an embedded NATS server and meter replicas in-process, on a
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/pkg/gcfloor"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
 	"github.com/gatehouse-ai/gatehouse/services/meter"
 	"github.com/jackc/pgx/v5"
@@ -41,30 +43,49 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == serveNATSFlag {
+		serveNATS(os.Args[2])
+		return
+	}
 	mode := flag.String("mode", "both", "quota, ledger or both")
 	db := flag.String("db", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "Postgres `url` (a schema of its own is created and dropped)")
 	pairs := flag.Int("pairs", 20000, "quota: reserve+settle pairs per run")
 	workers := flag.String("workers", "1,8", "quota: concurrent callers per run, comma-separated")
+	rates := flag.String("rates", "", "quota: instead of -workers, start pairs at these rates (pairs/s, comma-separated) whatever the answers do; users default to 100")
 	users := flag.Int("users", 0, "quota: distinct users (0 = one per worker; 1 = everyone contends on one key)")
 	records := flag.Int("records", 200000, "ledger: usage records per run")
 	batch := flag.Int("batch", 5000, "ledger: meter batch size")
 	replicas := flag.String("replicas", "1,2", "ledger: meter replicas per run, comma-separated")
 	ledgerProfile := flag.String("ledger-cpuprofile", "", "ledger: write a CPU profile of the drains (meters, embedded NATS) to `file`")
 	writers := flag.Int("writers", 0, "ledger: concurrent ledger writers per replica (0 = the meter default)")
+	ledgerRate := flag.Int("ledger-rate", 0, "ledger: instead of draining a backlog, publish at this many records/s while the meters write (live), -records in all")
 	plans := flag.Bool("plans", true, "quota: enforce a plan (false: no plans, the bare micro round trips as a baseline)")
 	cpuProfile := flag.String("cpuprofile", "", "quota: write a CPU profile of the quota runs to `file`")
+	flag.BoolVar(&natsChild, "nats-process", false, "run NATS as a separate process reached over loopback TCP (the production shape) instead of in this process")
+	gcFloor := flag.Uint64("gc-heap-floor", gcfloor.DefaultFloor, "GC heap floor in `bytes`, as `gatehouse` sets it (gc_heap_floor); 0 = Go's default GC")
 	flag.Parse()
+	defer gcfloor.Start(*gcFloor).Stop()
 
 	if *mode == "quota" || *mode == "both" {
 		stopProfile := startCPUProfile(*cpuProfile)
-		for _, w := range ints(*workers) {
-			benchQuota(*db, *pairs, w, *users, *plans)
+		if *rates != "" {
+			for _, rate := range ints(*rates) {
+				benchQuotaRate(*db, rate, *pairs, *users, *plans)
+			}
+		} else {
+			for _, w := range ints(*workers) {
+				benchQuota(*db, *pairs, w, *users, *plans)
+			}
 		}
 		stopProfile()
 	}
 	if *mode == "ledger" || *mode == "both" {
 		for _, r := range ints(*replicas) {
-			benchLedger(*db, *records, *batch, r, *writers, *ledgerProfile)
+			if *ledgerRate > 0 {
+				benchLedgerLive(*db, *ledgerRate, *records, *batch, r, *writers)
+			} else {
+				benchLedger(*db, *records, *batch, r, *writers, *ledgerProfile)
+			}
 		}
 	}
 }
@@ -81,9 +102,14 @@ func ints(s string) []int {
 	return out
 }
 
-// env is one embedded NATS server and a fresh Postgres schema.
+// natsChild: -nats-process.
+var natsChild bool
+
+// env is one NATS server (embedded, or a child process with
+// -nats-process) and a fresh Postgres schema.
 type env struct {
 	srv    *server.Server
+	child  *natsProcess
 	dir    string
 	dbURL  string
 	schema string
@@ -95,29 +121,38 @@ func newEnv(base string) *env {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Dir: dir, Port: -1, ReadyTimeout: 10 * time.Second})
-	if err != nil {
+	var (
+		srv   *server.Server
+		child *natsProcess
+	)
+	if natsChild {
+		child = startNATSProcess(dir)
+	} else if srv, err = bus.StartEmbedded(bus.EmbeddedConfig{Dir: dir, Port: -1, ReadyTimeout: 10 * time.Second}); err != nil {
 		log.Fatal(err)
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	schema := "gh_bench_" + hex.EncodeToString(b[:])
-	exec(base, "CREATE SCHEMA "+schema)
+	execSQL(base, "CREATE SCHEMA "+schema)
 	sep := "?"
 	if strings.Contains(base, "?") {
 		sep = "&"
 	}
-	return &env{srv: srv, dir: dir, dbURL: base + sep + "search_path=" + schema, schema: schema, base: base}
+	return &env{srv: srv, child: child, dir: dir, dbURL: base + sep + "search_path=" + schema, schema: schema, base: base}
 }
 
 func (e *env) close() {
-	e.srv.Shutdown()
-	e.srv.WaitForShutdown()
+	if e.child != nil {
+		e.child.stop()
+	} else {
+		e.srv.Shutdown()
+		e.srv.WaitForShutdown()
+	}
 	_ = os.RemoveAll(e.dir)
-	exec(e.base, "DROP SCHEMA "+e.schema+" CASCADE")
+	execSQL(e.base, "DROP SCHEMA "+e.schema+" CASCADE")
 }
 
-func exec(url, sql string) {
+func execSQL(url, sql string) {
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -130,7 +165,15 @@ func exec(url, sql string) {
 }
 
 func (e *env) conn(name string) *nats.Conn {
-	nc, err := bus.ConnectInProcess(e.srv, name, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if e.child != nil {
+		nc, err := bus.Connect(context.Background(), e.child.url, name, discard)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return nc
+	}
+	nc, err := bus.ConnectInProcess(e.srv, name, discard)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -202,10 +245,17 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// benchQuota times reserve+settle pairs from w concurrent callers.
-func benchQuota(db string, pairs, w, users int, plans bool) {
+// quotaRig is one meter replica with a plan (or none) on a fresh NATS
+// server and schema, and a caller connection.
+type quotaRig struct {
+	e    *env
+	stop func()
+	nc   *nats.Conn
+	subj bus.Subjects
+}
+
+func newQuotaRig(db string, plans bool) *quotaRig {
 	e := newEnv(db)
-	defer e.close()
 	huge := int64(1) << 50
 	cfg := meter.Config{Logger: quiet(), DatabaseURL: e.dbURL}
 	if plans {
@@ -217,11 +267,44 @@ func benchQuota(db string, pairs, w, users int, plans bool) {
 			Defaults: meter.Assignment{User: "bench"},
 		}
 	}
-	stop := e.startMeters(1, cfg)
-	defer stop()
-	nc := e.conn("callers")
-	defer nc.Close()
-	subj := bus.NewSubjects("")
+	return &quotaRig{e: e, stop: e.startMeters(1, cfg), nc: e.conn("callers"), subj: bus.NewSubjects("")}
+}
+
+func (r *quotaRig) close() {
+	r.nc.Close()
+	r.stop()
+	r.e.close()
+}
+
+// pair is one reserve and its settle, as chat does them around a model call.
+func (r *quotaRig) pair(ctx context.Context, who identity.Identity, id string) {
+	res, err := bus.Request[bus.ReserveResponse](ctx, r.nc, r.subj.MeterReserve(), bus.ReserveRequest{RequestID: id, Identity: who, ModelID: "m", InputTokens: 100, MaxOutputTokens: 500, MaxCostMicroUSD: 900}, nil)
+	if err != nil || !res.Granted {
+		log.Fatalf("reserve: %+v %v", res, err)
+	}
+	if _, err := bus.Request[bus.SettleResponse](ctx, r.nc, r.subj.MeterSettle(), bus.SettleRequest{RequestID: id, Identity: who, ModelID: "m", Usage: bus.Usage{InputTokens: 100, OutputTokens: 200, TotalTokens: 300}, CostMicroUSD: 400}, nil); err != nil {
+		log.Fatalf("settle: %v", err)
+	}
+}
+
+func benchUser(i int) identity.Identity {
+	return identity.Identity{Sub: fmt.Sprintf("user-%d", i), Issuer: "bench", ChannelID: "c"}
+}
+
+// report prints percentiles of lats (sorted here) and the achieved rate.
+func report(label string, lats []time.Duration, elapsed time.Duration) {
+	slices.Sort(lats)
+	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(float64(len(lats))*p))] }
+	fmt.Printf("%s pairs=%d  p50=%s p90=%s p99=%s max=%s  %.0f pairs/s\n",
+		label, len(lats), pct(0.50), pct(0.90), pct(0.99), lats[len(lats)-1], float64(len(lats))/elapsed.Seconds())
+}
+
+// benchQuota times reserve+settle pairs from w concurrent callers, each
+// sending its next pair when the last one is answered (closed loop: with
+// w above the cores, latency is w divided by throughput).
+func benchQuota(db string, pairs, w, users int, plans bool) {
+	r := newQuotaRig(db, plans)
+	defer r.close()
 	if users == 0 {
 		users = w
 	}
@@ -234,19 +317,12 @@ func benchQuota(db string, pairs, w, users int, plans bool) {
 	start := time.Now()
 	for i := range w {
 		wg.Go(func() {
-			who := identity.Identity{Sub: fmt.Sprintf("user-%d", i%users), Issuer: "bench", ChannelID: "c"}
+			who := benchUser(i % users)
 			local := make([]time.Duration, 0, per)
 			ctx := context.Background()
 			for j := range per {
-				id := fmt.Sprintf("w%d-%d", i, j)
 				t0 := time.Now()
-				r, err := bus.Request[bus.ReserveResponse](ctx, nc, subj.MeterReserve(), bus.ReserveRequest{RequestID: id, Identity: who, ModelID: "m", InputTokens: 100, MaxOutputTokens: 500, MaxCostMicroUSD: 900}, nil)
-				if err != nil || !r.Granted {
-					log.Fatalf("reserve: %+v %v", r, err)
-				}
-				if _, err := bus.Request[bus.SettleResponse](ctx, nc, subj.MeterSettle(), bus.SettleRequest{RequestID: id, Identity: who, ModelID: "m", Usage: bus.Usage{InputTokens: 100, OutputTokens: 200, TotalTokens: 300}, CostMicroUSD: 400}, nil); err != nil {
-					log.Fatalf("settle: %v", err)
-				}
+				r.pair(ctx, who, fmt.Sprintf("w%d-%d", i, j))
 				local = append(local, time.Since(t0))
 			}
 			mu.Lock()
@@ -255,11 +331,52 @@ func benchQuota(db string, pairs, w, users int, plans bool) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lats)
-	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(float64(len(lats))*p))] }
-	fmt.Printf("quota reserve+settle: plans=%t workers=%d users=%d pairs=%d  p50=%s p90=%s p99=%s max=%s  %.0f pairs/s\n",
-		plans, w, users, len(lats), pct(0.50), pct(0.90), pct(0.99), lats[len(lats)-1], float64(len(lats))/elapsed.Seconds())
+	report(fmt.Sprintf("quota reserve+settle: plans=%t workers=%d users=%d", plans, w, users), lats, time.Since(start))
+}
+
+// benchQuotaRate starts pairs at a fixed rate whatever the answers do
+// (open loop), spread over users. Each pair is timed from when it was
+// sent: a slow answer never delays the next start, so stalls still show,
+// but the pacer's own lateness (Go timers on Linux wake up to a
+// millisecond late) does not count as the meter's.
+func benchQuotaRate(db string, rate, pairs, users int, plans bool) {
+	r := newQuotaRig(db, plans)
+	defer r.close()
+	if users == 0 {
+		users = 100
+	}
+	lats := make([]time.Duration, pairs)
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := range pairs {
+		due := start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Go(func() {
+			t0 := time.Now()
+			r.pair(context.Background(), benchUser(i%users), fmt.Sprintf("r%d", i))
+			lats[i] = time.Since(t0)
+		})
+	}
+	wg.Wait()
+	report(fmt.Sprintf("quota reserve+settle: plans=%t rate=%d/s users=%d", plans, rate, users), lats, time.Since(start))
+}
+
+// publishRecord publishes usage record number i (1,000 users × 3 models
+// × 10 tenants, finished over the two hours before now) asynchronously.
+func publishRecord(js jetstream.JetStream, subj bus.Subjects, now time.Time, i int) {
+	r := bus.UsageRecord{
+		RequestID: fmt.Sprintf("req-%08d", i), Sub: fmt.Sprintf("user-%d", i%1000), Issuer: "https://issuer",
+		Tenant: fmt.Sprintf("tenant-%d", i%10), ChannelID: "c", ModelID: []string{"m1", "m2", "m3"}[i%3], Provider: "p",
+		InputTokens: 100, OutputTokens: 200, TotalTokens: 300, CostMicroUSD: 42, Status: bus.UsageStatusOK,
+		StartedAt: now.Add(-time.Second), FinishedAt: now.Add(-time.Duration(i%7200) * time.Second),
+	}
+	data, _ := json.Marshal(r)
+	if _, err := js.PublishMsgAsync(&nats.Msg{Subject: subj.Usage(r.Tenant), Data: data, Header: nats.Header{bus.HeaderMsgID: {r.RequestID}}}); err != nil {
+		log.Fatal(err)
+	}
 }
 
 // benchLedger publishes records to USAGE and times until the ledger holds
@@ -282,16 +399,7 @@ func benchLedger(db string, records, batch, replicas, writers int, cpuprofile st
 	}
 	now := time.Now().UTC()
 	for i := range records {
-		r := bus.UsageRecord{
-			RequestID: fmt.Sprintf("req-%08d", i), Sub: fmt.Sprintf("user-%d", i%1000), Issuer: "https://issuer",
-			Tenant: fmt.Sprintf("tenant-%d", i%10), ChannelID: "c", ModelID: []string{"m1", "m2", "m3"}[i%3], Provider: "p",
-			InputTokens: 100, OutputTokens: 200, TotalTokens: 300, CostMicroUSD: 42, Status: bus.UsageStatusOK,
-			StartedAt: now.Add(-time.Second), FinishedAt: now.Add(-time.Duration(i%7200) * time.Second),
-		}
-		data, _ := json.Marshal(r)
-		if _, err := js.PublishMsgAsync(&nats.Msg{Subject: subj.Usage(r.Tenant), Data: data, Header: nats.Header{bus.HeaderMsgID: {r.RequestID}}}); err != nil {
-			log.Fatal(err)
-		}
+		publishRecord(js, subj, now, i)
 		if i%10000 == 9999 {
 			<-js.PublishAsyncComplete()
 		}
