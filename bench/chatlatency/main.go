@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/gatehouse-ai/gatehouse/internal/config"
 	"github.com/gatehouse-ai/gatehouse/internal/stack"
@@ -55,10 +56,15 @@ func main() {
 	gap := flag.Duration("gap", 10*time.Millisecond, "upstream pause between chunks")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	steps := flag.Int("breakdown", 0, "before the rates, time each bus step of the chat path this many times, one at a time")
+	spans := flag.Bool("spans", false, "record every span in memory and print the stages of the gateway path at each rate (recording costs a few µs per span)")
 	gcFloor := flag.Uint64("gc-heap-floor", gcfloor.DefaultFloor, "GC heap floor in `bytes`, as `gatehouse` sets it (gc_heap_floor); 0 = Go's default GC")
 	flag.Parse()
 	defer gcfloor.Start(*gcFloor).Stop()
 
+	var rec *tracetest.SpanRecorder
+	if *spans {
+		rec = installSpanRecorder()
+	}
 	up := newUpstream(*chunks, *gap)
 	defer up.close()
 
@@ -131,7 +137,11 @@ func main() {
 			log.Fatalf("bad rate %q", f)
 		}
 		d := run(client, direct, rate, *duration)
+		gStart := time.Now()
 		g := run(client, gateway, rate, *duration)
+		if rec != nil {
+			defer reportSpans(rec, gStart)
+		}
 		d.print(rate, "direct")
 		g.print(rate, "gateway")
 		fmt.Printf("| %d | **added** | | | %s | %s | %s | %s |\n", rate,

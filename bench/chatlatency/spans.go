@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// installSpanRecorder makes every Gatehouse span in this process record
+// into memory (synchronously, no export), with W3C propagation across the
+// bus, so -spans can split the real path of each request into stages.
+// Recording costs a few microseconds per span; the stages are read
+// relative to each other, not added to the latency tables.
+func installSpanRecorder() *tracetest.SpanRecorder {
+	rec := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	return rec
+}
+
+// stageSpans are the spans of one gateway request that the breakdown reads.
+type stageSpans struct {
+	edge, chat, cacheClient, cacheServer, reserveClient, reserveServer, model sdktrace.ReadOnlySpan
+}
+
+// reportSpans prints, for the gateway requests whose edge span started at
+// or after since, percentiles of each stage between the edge accepting the
+// request and chat calling the upstream.
+func reportSpans(rec *tracetest.SpanRecorder, since time.Time) {
+	traces := map[trace.TraceID]*stageSpans{}
+	for _, s := range rec.Ended() {
+		id := s.SpanContext().TraceID()
+		t := traces[id]
+		if t == nil {
+			t = &stageSpans{}
+			traces[id] = t
+		}
+		switch name, kind := s.Name(), s.SpanKind(); {
+		case name == "POST /v1/chat/completions" && kind == trace.SpanKindServer:
+			t.edge = s
+		case name == "chat request":
+			t.chat = s
+		case name == "cache get" && kind == trace.SpanKindClient:
+			t.cacheClient = s
+		case name == "cache get" && kind == trace.SpanKindServer:
+			t.cacheServer = s
+		case name == "meter reserve" && kind == trace.SpanKindClient:
+			t.reserveClient = s
+		case name == "meter reserve" && kind == trace.SpanKindServer:
+			t.reserveServer = s
+		case strings.HasPrefix(name, "chat ") && kind == trace.SpanKindClient:
+			t.model = s
+		}
+	}
+	stages := []struct {
+		name string
+		d    func(*stageSpans) time.Duration
+	}{
+		{"edge span start -> chat request span start (edge auth/encode, INBOUND store, pull, delivery)", func(t *stageSpans) time.Duration { return t.chat.StartTime().Sub(t.edge.StartTime()) }},
+		{"chat request start -> cache get start (decode, validate, model check)", func(t *stageSpans) time.Duration { return t.cacheClient.StartTime().Sub(t.chat.StartTime()) }},
+		{"cache get, as chat waits for it", func(t *stageSpans) time.Duration { return t.cacheClient.EndTime().Sub(t.cacheClient.StartTime()) }},
+		{"  of which in the cache service's handler", func(t *stageSpans) time.Duration { return t.cacheServer.EndTime().Sub(t.cacheServer.StartTime()) }},
+		{"cache get end -> meter reserve start", func(t *stageSpans) time.Duration { return t.reserveClient.StartTime().Sub(t.cacheClient.EndTime()) }},
+		{"meter reserve, as chat waits for it", func(t *stageSpans) time.Duration { return t.reserveClient.EndTime().Sub(t.reserveClient.StartTime()) }},
+		{"  of which in the meter's handler", func(t *stageSpans) time.Duration { return t.reserveServer.EndTime().Sub(t.reserveServer.StartTime()) }},
+		{"meter reserve end -> upstream call start", func(t *stageSpans) time.Duration { return t.model.StartTime().Sub(t.reserveClient.EndTime()) }},
+		{"edge span start -> upstream call start (total)", func(t *stageSpans) time.Duration { return t.model.StartTime().Sub(t.edge.StartTime()) }},
+	}
+	var complete []*stageSpans
+	for _, t := range traces {
+		if t.edge != nil && t.chat != nil && t.cacheClient != nil && t.cacheServer != nil && t.reserveClient != nil &&
+			t.reserveServer != nil && t.model != nil && !t.edge.StartTime().Before(since) {
+			complete = append(complete, t)
+		}
+	}
+	fmt.Printf("\nstages of the gateway path from recorded spans, n=%d requests\n\n", len(complete))
+	if len(complete) == 0 {
+		return
+	}
+	fmt.Println("| stage | p50 | p90 | p99 |")
+	fmt.Println("|---|---|---|---|")
+	for _, st := range stages {
+		ds := make([]time.Duration, 0, len(complete))
+		for _, t := range complete {
+			ds = append(ds, st.d(t))
+		}
+		slices.Sort(ds)
+		fmt.Printf("| %s | %s | %s | %s |\n", st.name, ms(pct(ds, 50)), ms(pct(ds, 90)), ms(pct(ds, 99)))
+	}
+}
