@@ -78,6 +78,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		"meter.database_url":         func(c *Config) { c.Meter.DatabaseURL = "mysql://x" },
 		"meter.ledger_writers":       func(c *Config) { c.Meter.LedgerWriters = 9 },
 		"cache.ttl":                  func(c *Config) { c.Cache.TTL = 0 },
+		"cache.max_index_keys":       func(c *Config) { c.Cache.MaxIndexKeys = -2 },
 		"edge.max_subscriptions_per": func(c *Config) { c.Edge.MaxSubscriptionsPerConn = 0 },
 	}
 	for field, mutate := range cases {

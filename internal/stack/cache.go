@@ -10,9 +10,10 @@ import (
 
 func buildCache(cfg config.Config, nc *nats.Conn, log *slog.Logger) (runner, error) {
 	return cache.New(cache.Config{
-		Prefix:   cfg.NATS.Prefix,
-		Logger:   log,
-		TTL:      cfg.Cache.TTL,
-		MaxBytes: cfg.Cache.MaxBytes,
+		Prefix:       cfg.NATS.Prefix,
+		Logger:       log,
+		TTL:          cfg.Cache.TTL,
+		MaxBytes:     cfg.Cache.MaxBytes,
+		MaxIndexKeys: cfg.Cache.MaxIndexKeys,
 	}, nc)
 }

@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -265,12 +266,15 @@ func TestStorageFailure(t *testing.T) {
 	}
 	s := bus.NewSubjects("")
 	key := bus.CacheKey("user:-/a", "echo", chatReq("x"))
+	// The put fails first; from then on the key index is not trusted (the
+	// bucket it follows is gone), so the get reads the bucket and fails
+	// too instead of answering a miss from the index.
 	for _, call := range []struct {
 		subject string
 		req     any
 	}{
-		{s.CacheGet(), bus.CacheGetRequest{Key: key}},
 		{s.CachePut(), bus.CachePutRequest{Key: key, Entry: bus.CacheEntry{Text: "x"}}},
+		{s.CacheGet(), bus.CacheGetRequest{Key: key}},
 	} {
 		_, err := bus.Request[bus.CachePutResponse](ctx, nc, call.subject, call.req, nil)
 		var se *bus.ServiceError
@@ -279,4 +283,79 @@ func TestStorageFailure(t *testing.T) {
 		}
 		t.Logf("%s: %v", call.subject, se)
 	}
+}
+
+// TestMissesAnsweredWithoutBucketReads watches the wire: the server
+// copies every direct get of the cache bucket to a plain subscriber, so
+// the test sees exactly which gets read the bucket. Once the key index is
+// built, a get for a key never stored reads nothing; a stored key is read
+// (and hits); a key written by another writer (as another replica would)
+// and a deleted key are followed through the bucket's watch.
+func TestMissesAnsweredWithoutBucketReads(t *testing.T) {
+	t.Parallel()
+	nc := startCache(t, cache.Config{})
+	s := bus.NewSubjects("")
+	ctx := context.Background()
+	reads, err := nc.SubscribeSync("$JS.API.DIRECT.GET.KV_" + s.CacheBucket() + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// get returns whether key hit and how many bucket reads it caused. The
+	// copy of the direct get reaches this connection before the reply
+	// that depends on it, so the count is exact when the request returns.
+	get := func(key string) (bool, int) {
+		t.Helper()
+		before, _, _ := reads.Pending()
+		got, err := bus.Request[bus.CacheGetResponse](ctx, nc, s.CacheGet(), bus.CacheGetRequest{Key: key}, nil)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		after, _, _ := reads.Pending()
+		return got.Hit, after - before
+	}
+	// until returns once cond holds, within 500 tries.
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		for range 500 {
+			if cond() {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("never: %s", what)
+	}
+	n := 0
+	unknown := func() string { n++; return bus.CacheKey("user:-/a", "echo", chatReq(fmt.Sprint("never stored ", n))) }
+	until("a miss answered without reading the bucket (index built)", func() bool { _, r := get(unknown()); return r == 0 })
+
+	for range 20 {
+		if hit, r := get(unknown()); hit || r != 0 {
+			t.Fatalf("unknown key: hit %t, %d bucket reads; want a miss from the index", hit, r)
+		}
+	}
+	key := bus.CacheKey("user:-/a", "echo", chatReq("stored"))
+	if _, err := bus.Request[bus.CachePutResponse](ctx, nc, s.CachePut(), bus.CachePutRequest{Key: key, Entry: bus.CacheEntry{Text: "a"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if hit, r := get(key); !hit || r != 1 {
+		t.Fatalf("stored key right after its put: hit %t, %d bucket reads; want a hit read from the bucket", hit, r)
+	}
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, s.CacheBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := bus.CacheKey("user:-/a", "echo", chatReq("written by another replica"))
+	if _, err := kv.Put(ctx, other, []byte(`{"text":"b"}`)); err != nil {
+		t.Fatal(err)
+	}
+	until("a key another writer stored is found", func() bool { hit, _ := get(other); return hit })
+	if err := kv.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	until("a deleted key is answered from the index again", func() bool { hit, r := get(key); return !hit && r == 0 })
 }

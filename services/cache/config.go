@@ -21,6 +21,9 @@ const (
 	DefaultSetupTimeout = 10 * time.Second
 	// DefaultKVTimeout bounds one KV operation while serving a request.
 	DefaultKVTimeout = 2 * time.Second
+	// DefaultMaxIndexKeys bounds the key index (about 40 bytes per key:
+	// some 40 MiB when full).
+	DefaultMaxIndexKeys = 1 << 20
 )
 
 // ServiceName and ServiceVersion identify the micro service.
@@ -48,6 +51,13 @@ type Config struct {
 	// KVTimeout bounds each KV read or write made for a request. Default
 	// [DefaultKVTimeout].
 	KVTimeout time.Duration
+	// MaxIndexKeys bounds the in-memory index of the bucket's keys that
+	// answers most misses without a KV read (see the package doc). When the
+	// bucket holds more keys than this (entries put within the last TTL),
+	// the index is dropped and every get reads the bucket until a rebuild a
+	// minute later fits. Default [DefaultMaxIndexKeys]; negative turns the
+	// index off.
+	MaxIndexKeys int
 }
 
 func (c Config) withDefaults() Config {
@@ -65,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KVTimeout == 0 {
 		c.KVTimeout = DefaultKVTimeout
+	}
+	if c.MaxIndexKeys == 0 {
+		c.MaxIndexKeys = DefaultMaxIndexKeys
 	}
 	return c
 }

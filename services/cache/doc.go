@@ -9,6 +9,16 @@
 // bounded by [Config.MaxBytes]; when it is full the oldest entries are
 // evicted first.
 //
+// Most gets are misses (every new prompt is one). Each replica keeps an
+// index of the keys the bucket may hold, learned from a metadata-only
+// watch of the bucket and from its own puts, and answers a get for a key
+// the index has never seen as a miss without reading the bucket; a key it
+// holds is always read, so the index can cost a read but never give a
+// wrong hit. Until the watch has delivered every key, and after any KV
+// failure until a fresh watch has, every get reads the bucket. A key put
+// through another replica is found once that put's watch update arrives
+// here. [Config.MaxIndexKeys] bounds the index.
+//
 // Endpoints:
 //
 //   - [bus.Subjects.CacheGet]: [bus.CacheGetRequest] -> [bus.CacheGetResponse]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,10 @@ type Service struct {
 	log     *slog.Logger
 	kv      jetstream.KeyValue
 	running atomic.Bool
+	// index answers misses without a KV read; nil when MaxIndexKeys < 0.
+	// rebuild asks its follower for a fresh watch after a KV failure.
+	index   *keyIndex
+	rebuild chan struct{}
 }
 
 // New validates cfg and returns a service on nc. It starts nothing.
@@ -42,12 +47,17 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Service{
-		cfg:  cfg,
-		nc:   nc,
-		subj: bus.NewSubjects(cfg.Prefix),
-		log:  cfg.Logger.With("svc", "cache"),
-	}, nil
+	svc := &Service{
+		cfg:     cfg,
+		nc:      nc,
+		subj:    bus.NewSubjects(cfg.Prefix),
+		log:     cfg.Logger.With("svc", "cache"),
+		rebuild: make(chan struct{}, 1),
+	}
+	if cfg.MaxIndexKeys > 0 {
+		svc.index = newKeyIndex(cfg.TTL, cfg.MaxIndexKeys)
+	}
+	return svc, nil
 }
 
 // Run declares the KV bucket, serves the get and put endpoints until ctx
@@ -65,6 +75,13 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.kv = kv
+	if s.index != nil {
+		followCtx, stopFollow := context.WithCancel(ctx)
+		var following sync.WaitGroup
+		following.Go(func() { s.followKeys(followCtx) })
+		defer following.Wait()
+		defer stopFollow()
+	}
 
 	svc, err := micro.AddService(s.nc, micro.Config{
 		Name:        ServiceName,
@@ -145,6 +162,10 @@ func (s *Service) handleGet(ctx context.Context, req micro.Request) {
 		_ = req.Error(bus.CodeBadRequest, "key: "+err.Error(), nil)
 		return
 	}
+	if s.index != nil && s.index.absent(in.Key) {
+		bus.Respond(req, bus.CacheGetResponse{})
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.KVTimeout)
 	defer cancel()
 	e, err := s.kv.Get(ctx, in.Key)
@@ -153,6 +174,7 @@ func (s *Service) handleGet(ctx context.Context, req micro.Request) {
 		return
 	}
 	if err != nil {
+		s.indexFailed()
 		s.log.Warn("cache get failed", "err", err)
 		_ = req.Error(kvErrorCode(err), "cache read failed: "+err.Error(), nil)
 		return
@@ -193,9 +215,15 @@ func (s *Service) handlePut(ctx context.Context, req micro.Request) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.KVTimeout)
 	defer cancel()
 	if _, err := s.kv.Put(ctx, in.Key, data); err != nil {
+		s.indexFailed()
 		s.log.Warn("cache put failed", "err", err)
 		_ = req.Error(kvErrorCode(err), "cache write failed: "+err.Error(), nil)
 		return
+	}
+	// Recorded before answering, so a get that follows this put on this
+	// replica always reads the bucket.
+	if s.index != nil && !s.index.put(in.Key, time.Now()) {
+		s.indexFailed() // full: stop answering misses rather than miss this key
 	}
 	bus.Respond(req, bus.CachePutResponse{Stored: true})
 }
