@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -93,14 +94,22 @@ func TestTraceRequestHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	parent.End()
+	// The handler answers before its span ends (TraceHandler ends it when
+	// the handler returns), so the reply can arrive first: wait for it.
 	var server sdktrace.ReadOnlySpan
-	for _, s := range rec.Ended() {
-		if s.Name() == "tracetest echo" {
-			server = s
+	for range 500 {
+		for _, s := range rec.Ended() {
+			if s.Name() == "tracetest echo" {
+				server = s
+			}
 		}
+		if server != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if server == nil {
-		t.Fatalf("no server span among %d", len(rec.Ended()))
+		t.Fatalf("no server span among %d after 5 s", len(rec.Ended()))
 	}
 	if server.SpanKind() != trace.SpanKindServer || server.Parent().SpanID() != parent.SpanContext().SpanID() ||
 		server.SpanContext().TraceID() != parent.SpanContext().TraceID() || !server.Parent().IsRemote() {
