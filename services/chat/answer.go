@@ -26,6 +26,8 @@ type job struct {
 	em      *emitter
 	log     *slog.Logger
 	started time.Time
+	// ack acknowledges the INBOUND message (idempotent; see admit).
+	ack func()
 }
 
 // answer runs a validated request: model authorization, cache lookup, reservation, streaming,
@@ -35,6 +37,7 @@ type job struct {
 // meter, cache and JetStream use a context without its cancellation, bounded by
 // their own timeouts, so a cancelled answer is still settled and recorded.
 func (s *Service) answer(ctx context.Context, j *job) {
+	defer j.ack() // every way out acknowledges; the stream path does so earlier
 	genCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if !s.flights.register(j.reqID, j.who.Subject(), cancel, time.Now()) {
@@ -91,7 +94,9 @@ func (s *Service) answer(ctx context.Context, j *job) {
 		return
 	}
 
-	// Stream.
+	// Stream. Acknowledged now: the server's work for it overlaps the
+	// upstream's time to first token (see admit).
+	j.ack()
 	j.em.emit(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}})
 	collect := !s.cfg.DisableCache && hit == nil
 	var text strings.Builder

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/pkg/natstest"
 	"github.com/gatehouse-ai/gatehouse/services/chat"
+	"github.com/gatehouse-ai/gatehouse/services/chat/providertest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -202,5 +203,36 @@ func TestShutdownRunsBufferedRequests(t *testing.T) {
 	}
 	if n := h.inboundMsgs(); n != 0 {
 		t.Fatalf("INBOUND holds %d requests after shutdown", n)
+	}
+}
+
+// A request is acknowledged before its stream starts, not when the
+// stream ends: an answer that streams longer than AckWait would otherwise
+// be given up by JetStream and answered a second time as undelivered.
+// The upstream here sends one chunk and then keeps the stream open.
+func TestAcknowledgedWhileItsStreamRuns(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewOpenAI(providertest.Reply{Chunks: []string{"still going"}, Hang: true})
+	defer fake.Close()
+	h := newHarness(t, openAIConfig(fake), contractOpts{})
+	lee := user("lee")
+	sub := h.listen(h.subj.Outbound(lee.ChannelID))
+	h.publish(lee, "req-long", modelRequest("gpt", "talk for a long time"), nil)
+	for range 2 { // messageStart and the first delta: the model was called
+		next(t, sub)
+	}
+	// Poll without failing: the stream must be cancelled before the test
+	// ends either way, or the fake's Close would wait for it forever.
+	acked := false
+	for deadline := time.Now().Add(waitLimit); !acked && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		info := h.consumerInfo()
+		acked = info.NumAckPending == 0 && info.AckFloor.Stream == 1 && h.inboundMsgs() == 0
+	}
+	if err := h.nc.PublishMsg(&nats.Msg{Subject: h.subj.Cancel("req-long"), Header: nats.Header{bus.HeaderIdentity: {idHeader(t, lee)}}}); err != nil {
+		t.Fatal(err)
+	}
+	answer(t, sub)
+	if !acked {
+		t.Fatal("the request was not acknowledged (and removed from INBOUND) while its stream ran")
 	}
 }
