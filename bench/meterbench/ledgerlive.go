@@ -8,8 +8,6 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/services/meter"
-	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // benchLedgerLive starts the meters, then publishes records to USAGE at
@@ -22,17 +20,9 @@ import (
 func benchLedgerLive(db string, rate, records, batch, replicas, writers int) {
 	e := newEnv(db)
 	defer e.close()
-	pub := e.conn("producer")
-	defer pub.Close()
-	js, err := jetstream.New(pub)
-	if err != nil {
-		log.Fatal(err)
-	}
+	js, subj, closeProducer := e.producer()
+	defer closeProducer()
 	ctx := context.Background()
-	subj := bus.NewSubjects("")
-	if err := bus.EnsureStreams(ctx, js, subj); err != nil {
-		log.Fatal(err)
-	}
 	stop := e.startMeters(replicas, meter.Config{Logger: quiet(), DatabaseURL: e.dbURL, BatchSize: batch, FlushInterval: 50 * time.Millisecond, LedgerWriters: writers})
 	defer stop()
 
@@ -83,15 +73,7 @@ func benchLedgerLive(db string, rate, records, batch, replicas, writers int) {
 	}
 	done := time.Now()
 	last := sampleCPU()
-	c, err := pgx.Connect(ctx, e.dbURL)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close(ctx)
-	var n int
-	if err := c.QueryRow(ctx, "SELECT count(*) FROM usage_records").Scan(&n); err != nil || n != records {
-		log.Fatalf("ledger holds %d records after every one was acknowledged, want %d (%v)", n, records, err)
-	}
+	e.checkLedger(records)
 	goCPU, pgCPU := perRecord(first, last, uint64(records))
 	fmt.Printf("ledger live: replicas=%d batch=%d target=%d records/s  published %d in %s (%.0f records/s)  in the ledger %s after the last publish (%.0f records/s end to end)  max lag %d records  cpu/record: producer+meter+nats %.1f µs, postgres %.1f µs\n",
 		replicas, batch, rate, records, pubElapsed.Round(time.Millisecond), float64(records)/pubElapsed.Seconds(),

@@ -180,6 +180,40 @@ func (e *env) conn(name string) *nats.Conn {
 	return nc
 }
 
+// checkLedger stops the bench unless the ledger holds exactly records
+// usage records and its hourly rollups count exactly that many requests.
+func (e *env) checkLedger(records int) {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var n int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM usage_records").Scan(&n); err != nil || n != records {
+		log.Fatalf("ledger holds %d records after every one was acknowledged, want %d (%v)", n, records, err)
+	}
+	var rolled int64
+	if err := c.QueryRow(ctx, "SELECT sum(requests) FROM usage_hourly").Scan(&rolled); err != nil || rolled != int64(records) {
+		log.Fatalf("rollups hold %d requests, want %d (%v)", rolled, records, err)
+	}
+}
+
+// producer connects a usage producer and declares the streams (as chat
+// does before it publishes); call the returned func to close it.
+func (e *env) producer() (jetstream.JetStream, bus.Subjects, func()) {
+	pub := e.conn("producer")
+	js, err := jetstream.New(pub)
+	if err != nil {
+		log.Fatal(err)
+	}
+	subj := bus.NewSubjects("")
+	if err := bus.EnsureStreams(context.Background(), js, subj); err != nil {
+		log.Fatal(err)
+	}
+	return js, subj, pub.Close
+}
+
 // startMeters runs n meter replicas until the returned stop is called.
 func (e *env) startMeters(n int, cfg meter.Config) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -386,17 +420,9 @@ func benchLedger(db string, records, batch, replicas, writers int, cpuprofile st
 	defer e.close()
 	// Publish first, then start the meters: the stream is a backlog the
 	// ledger drains as fast as it can (sustained write rate).
-	pub := e.conn("producer")
-	defer pub.Close()
-	js, err := jetstream.New(pub)
-	if err != nil {
-		log.Fatal(err)
-	}
+	js, subj, closeProducer := e.producer()
+	defer closeProducer()
 	ctx := context.Background()
-	subj := bus.NewSubjects("")
-	if err := bus.EnsureStreams(ctx, js, subj); err != nil {
-		log.Fatal(err)
-	}
 	now := time.Now().UTC()
 	for i := range records {
 		publishRecord(js, subj, now, i)
@@ -440,19 +466,7 @@ func benchLedger(db string, records, batch, replicas, writers int, cpuprofile st
 	}
 	elapsed := time.Since(start)
 	lastCPU := sampleCPU()
-	c, err := pgx.Connect(ctx, e.dbURL)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close(ctx)
-	var n int
-	if err := c.QueryRow(ctx, "SELECT count(*) FROM usage_records").Scan(&n); err != nil || n != records {
-		log.Fatalf("ledger holds %d records after every one was acknowledged, want %d (%v)", n, records, err)
-	}
-	var rolled int64
-	if err := c.QueryRow(ctx, "SELECT sum(requests) FROM usage_hourly").Scan(&rolled); err != nil || rolled != int64(records) {
-		log.Fatalf("rollups hold %d requests, want %d (%v)", rolled, records, err)
-	}
+	e.checkLedger(records)
 	sustained := 0.0
 	if d := start.Add(elapsed).Sub(firstAt); !firstAt.IsZero() && firstAcked < uint64(records) {
 		sustained = float64(uint64(records)-firstAcked) / d.Seconds()
