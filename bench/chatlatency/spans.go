@@ -72,11 +72,21 @@ func reportSpans(rec *tracetest.SpanRecorder, since time.Time) {
 		{"  of which in the meter's handler", func(t *stageSpans) time.Duration { return t.reserveServer.EndTime().Sub(t.reserveServer.StartTime()) }},
 		{"meter reserve end -> upstream call start", func(t *stageSpans) time.Duration { return t.model.StartTime().Sub(t.reserveClient.EndTime()) }},
 		{"edge span start -> upstream call start (total)", func(t *stageSpans) time.Duration { return t.model.StartTime().Sub(t.edge.StartTime()) }},
+		{"upstream call start -> chat published the first delta (the upstream's own TTFT, SSE parse)", func(t *stageSpans) time.Duration {
+			return eventAt(t.chat, "first delta published").Sub(t.model.StartTime())
+		}},
+		{"chat published the first delta -> edge flushed the first chunk (NATS, edge decode, SSE write)", func(t *stageSpans) time.Duration {
+			return eventAt(t.edge, "first chunk flushed").Sub(eventAt(t.chat, "first delta published"))
+		}},
+		{"edge span start -> edge flushed the first chunk", func(t *stageSpans) time.Duration {
+			return eventAt(t.edge, "first chunk flushed").Sub(t.edge.StartTime())
+		}},
 	}
 	var complete []*stageSpans
 	for _, t := range traces {
 		if t.edge != nil && t.chat != nil && t.cacheClient != nil && t.cacheServer != nil && t.reserveClient != nil &&
-			t.reserveServer != nil && t.model != nil && !t.edge.StartTime().Before(since) {
+			t.reserveServer != nil && t.model != nil && !t.edge.StartTime().Before(since) &&
+			!eventAt(t.chat, "first delta published").IsZero() && !eventAt(t.edge, "first chunk flushed").IsZero() {
 			complete = append(complete, t)
 		}
 	}
@@ -94,4 +104,14 @@ func reportSpans(rec *tracetest.SpanRecorder, since time.Time) {
 		slices.Sort(ds)
 		fmt.Printf("| %s | %s | %s | %s |\n", st.name, ms(pct(ds, 50)), ms(pct(ds, 90)), ms(pct(ds, 99)))
 	}
+}
+
+// eventAt is when span recorded its first event named name (zero if none).
+func eventAt(span sdktrace.ReadOnlySpan, name string) time.Time {
+	for _, e := range span.Events() {
+		if e.Name == name {
+			return e.Time
+		}
+	}
+	return time.Time{}
 }

@@ -26,8 +26,6 @@ type job struct {
 	em      *emitter
 	log     *slog.Logger
 	started time.Time
-	// ack acknowledges the INBOUND message (idempotent; see admit).
-	ack func()
 }
 
 // answer runs a validated request: model authorization, cache lookup, reservation, streaming,
@@ -37,7 +35,6 @@ type job struct {
 // meter, cache and JetStream use a context without its cancellation, bounded by
 // their own timeouts, so a cancelled answer is still settled and recorded.
 func (s *Service) answer(ctx context.Context, j *job) {
-	defer j.ack() // every way out acknowledges; the stream path does so earlier
 	genCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if !s.flights.register(j.reqID, j.who.Subject(), cancel, time.Now()) {
@@ -94,17 +91,23 @@ func (s *Service) answer(ctx context.Context, j *job) {
 		return
 	}
 
-	// Stream. Acknowledged now: the server's work for it overlaps the
-	// upstream's time to first token (see admit).
-	j.ack()
+	// Stream.
 	j.em.emit(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}})
 	collect := !s.cfg.DisableCache && hit == nil
 	var text strings.Builder
+	firstDelta := trace.SpanFromContext(ctx)
 	emit := func(chunk string) error {
 		if collect {
 			text.WriteString(chunk)
 		}
-		return j.em.delta(chunk)
+		err := j.em.delta(chunk)
+		if firstDelta != nil {
+			if firstDelta.IsRecording() {
+				firstDelta.AddEvent(eventFirstDeltaPublished)
+			}
+			firstDelta = nil
+		}
+		return err
 	}
 	g := generation{model: j.v.model, up: primary}
 	if hit != nil {

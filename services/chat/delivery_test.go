@@ -206,19 +206,34 @@ func TestShutdownRunsBufferedRequests(t *testing.T) {
 	}
 }
 
-// A request is acknowledged before its stream starts, not when the
+// A request is acknowledged once its stream has started, not when the
 // stream ends: an answer that streams longer than AckWait would otherwise
 // be given up by JetStream and answered a second time as undelivered.
-// The upstream here sends one chunk and then keeps the stream open.
+// The upstream sends one chunk and then keeps the stream open, or sends
+// nothing at all.
 func TestAcknowledgedWhileItsStreamRuns(t *testing.T) {
-	t.Parallel()
-	fake := providertest.NewOpenAI(providertest.Reply{Chunks: []string{"still going"}, Hang: true})
+	t.Run("after the first delta", func(t *testing.T) {
+		t.Parallel()
+		testAcknowledgedWhileRunning(t, providertest.Reply{Chunks: []string{"still going"}, Hang: true}, 2)
+	})
+	t.Run("upstream silent", func(t *testing.T) {
+		t.Parallel()
+		testAcknowledgedWhileRunning(t, providertest.Reply{Hang: true}, 1)
+	})
+}
+
+// testAcknowledgedWhileRunning reads events events (messageStart, then
+// deltas), then requires the running request to be acknowledged and gone
+// from INBOUND, and cancels it.
+func testAcknowledgedWhileRunning(t *testing.T, reply providertest.Reply, events int) {
+	fake := providertest.NewOpenAI(reply)
 	defer fake.Close()
-	h := newHarness(t, openAIConfig(fake), contractOpts{})
+	cfg := openAIConfig(fake)
+	h := newHarness(t, cfg, contractOpts{})
 	lee := user("lee")
 	sub := h.listen(h.subj.Outbound(lee.ChannelID))
 	h.publish(lee, "req-long", modelRequest("gpt", "talk for a long time"), nil)
-	for range 2 { // messageStart and the first delta: the model was called
+	for range events { // messageStart (and the first delta): the model was called
 		next(t, sub)
 	}
 	// Poll without failing: the stream must be cancelled before the test

@@ -14,11 +14,8 @@
 // The delivery rule is at most once, and JetStream enforces it: the
 // consumer has MaxDeliver 1 ([MaxDeliver]), so it never delivers a request
 // twice, whatever becomes of the acknowledgement. A message is therefore
-// acknowledged asynchronously (a plain Ack, no round trip): a request that
-// is answered from a model or the cache just before its stream starts
-// (after the cache lookup and the reservation, so that the server's work
-// for the acknowledgement overlaps the upstream's time to first token),
-// any other when its handling ends. That is safe while
+// acknowledged asynchronously (a plain Ack, no round trip before the model
+// is called) as soon as it is decoded and validated. That is safe while
 // JetStream still counts the message as pending, which is certain when it
 // was stored less than half of [Config.AckWait] ago; a message that reaches
 // its worker later (it waited in the pull buffer or in a backlog) is

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
@@ -47,21 +46,17 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 
 	if req.Stop != "" && len(req.Messages) == 0 {
-		ack, ok := s.admit(msg, em)
-		if !ok {
+		if !s.ack(msg, em) {
 			return
 		}
-		ack()
 		s.stop(req.Stop, h.Get(bus.HeaderIdentity), em, log)
 		return
 	}
 	v, rerr := s.validate(&req)
-	ack, ok := s.admit(msg, em)
-	if !ok {
+	if !s.ack(msg, em) {
 		return
 	}
 	if rerr != nil {
-		ack()
 		failSpan(span, rerr.Type)
 		log.Info("chat request refused", "reason", rerr.Message)
 		em.fail(rerr.Type, rerr.Message, nil)
@@ -75,45 +70,34 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 		em:      em,
 		log:     log.With("model", v.model.ID),
 		started: started,
-		ack:     ack,
 	})
 }
 
-// admit decides whether msg may run and returns the function that
-// acknowledges it (idempotent). The consumer delivers a request once
-// ([MaxDeliver]), so JetStream never runs it again whatever becomes of the
-// acknowledgement, and a plain asynchronous Ack suffices: nothing waits
-// for a round trip. That holds while JetStream still counts msg as
+// ack acknowledges msg before it is run. The consumer delivers a request
+// once ([MaxDeliver]), so JetStream never runs it again whatever becomes of
+// the acknowledgement, and a plain asynchronous Ack suffices: nothing
+// waits for a round trip. That holds while JetStream still counts msg as
 // pending, which is certain when msg was stored less than half of
-// [Config.AckWait] ago (it was delivered after it was stored): such a msg
-// may run, and answer acknowledges it just before calling the model (or
-// when it ends without doing so), so that the server's work for the
-// acknowledgement (removing the request from INBOUND) overlaps the
-// upstream's time to first token instead of delaying the cache lookup or
-// the reservation. The steps before it are each bounded by a timeout of
-// seconds, far inside the half of AckWait left. An older msg may already
-// have been given up and answered as undelivered (see undelivered.go), so
-// it is claimed (deleted from INBOUND) now and runs only if that worked.
-func (s *Service) admit(msg jetstream.Msg, em *emitter) (ack func(), ok bool) {
+// [Config.AckWait] ago (it was delivered after it was stored). An older
+// msg may already have been given up and answered as undelivered
+// (see undelivered.go), so it is claimed instead. ack reports whether the
+// request may run.
+func (s *Service) ack(msg jetstream.Msg, em *emitter) bool {
 	md, err := msg.Metadata()
 	if err != nil {
 		// Not a JetStream delivery: nothing to acknowledge or claim.
 		em.log.Warn("chat request without JetStream metadata; not running it", "err", err)
-		return nil, false
+		return false
 	}
 	if time.Since(md.Timestamp) < s.cfg.AckWait/2 {
-		return sync.OnceFunc(func() {
-			if err := msg.Ack(); err != nil {
-				// Only on a closed connection. Still pending: it is answered
-				// as undelivered after AckWait (see the package doc).
-				em.log.Warn("acknowledge chat request failed", "err", err)
-			}
-		}), true
+		if err := msg.Ack(); err != nil {
+			// Still pending: it is answered as undelivered after AckWait.
+			em.log.Warn("acknowledge chat request failed; not running it", "err", err)
+			return false
+		}
+		return true
 	}
-	if !s.claim(msg, md.Sequence.Stream, em) {
-		return nil, false
-	}
-	return func() {}, true // claim acknowledged it
+	return s.claim(msg, md.Sequence.Stream, em)
 }
 
 // claim deletes a late request (stored more than half of AckWait ago) from

@@ -31,6 +31,9 @@ const (
 	genAIBedrock         = "aws.bedrock"
 	genAIOpenAI          = "openai"
 	spanModelPrefix      = genAIOpChat + " " // + model id, as the GenAI conventions name it
+	// eventFirstDeltaPublished marks, on the chat request span, the moment
+	// the first text delta was handed to NATS.
+	eventFirstDeltaPublished = "first delta published"
 )
 
 // genAIProvider maps a provider type to its gen_ai.provider.name.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
@@ -432,6 +433,9 @@ func (a *oaAnswer) raw(b []byte) bool {
 	}
 	if first {
 		a.s.metrics.observeFirstChunk(a.start)
+		if span := trace.SpanFromContext(a.r.Context()); span.IsRecording() {
+			span.AddEvent(eventFirstChunkFlushed)
+		}
 	}
 	return true
 }

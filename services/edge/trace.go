@@ -15,6 +15,11 @@ import (
 // spanWSPublish names the span of a WebSocket publish.
 const spanWSPublish = "WS publish"
 
+// eventFirstChunkFlushed marks, on an OpenAI API request's span, the
+// moment its first chunk (the first token) was written and flushed to the
+// client.
+const eventFirstChunkFlushed = "first chunk flushed"
+
 // startHTTPSpan starts the server span of r, named name ("<method>
 // <route>", a constant: route is a fixed pattern, never the raw path),
 // continuing the client's trace when it sent a W3C traceparent header. It
