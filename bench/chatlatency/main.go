@@ -56,7 +56,7 @@ func main() {
 	gap := flag.Duration("gap", 10*time.Millisecond, "upstream pause between chunks")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	steps := flag.Int("breakdown", 0, "before the rates, time each bus step of the chat path this many times, one at a time")
-	spans := flag.Bool("spans", false, "record every span in memory and print the stages of the gateway path at each rate (recording costs a few µs per span)")
+	spans := flag.Bool("spans", false, "record every span in memory and print the stages of the gateway path at each rate (recording adds work per span)")
 	gcFloor := flag.Uint64("gc-heap-floor", gcfloor.DefaultFloor, "GC heap floor in `bytes`, as `gatehouse` sets it (gc_heap_floor); 0 = Go's default GC")
 	flag.Parse()
 	defer gcfloor.Start(*gcFloor).Stop()
@@ -139,14 +139,16 @@ func main() {
 		d := run(client, direct, rate, *duration)
 		gStart := time.Now()
 		g := run(client, gateway, rate, *duration)
-		if rec != nil {
-			defer reportSpans(rec, gStart)
-		}
+		gEnd := time.Now()
 		d.print(rate, "direct")
 		g.print(rate, "gateway")
 		fmt.Printf("| %d | **added** | | | %s | %s | %s | %s |\n", rate,
 			ms(pct(g.ttft, 50)-pct(d.ttft, 50)), ms(pct(g.ttft, 99)-pct(d.ttft, 99)),
 			ms(pct(g.chunk, 50)-pct(d.chunk, 50)), ms(pct(g.chunk, 99)-pct(d.chunk, 99)))
+		if rec != nil {
+			reportSpans(rec, rate, gStart, gEnd)
+			fmt.Println()
+		}
 	}
 	pprof.StopCPUProfile()
 	cancel()

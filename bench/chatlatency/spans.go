@@ -16,8 +16,8 @@ import (
 // installSpanRecorder makes every Gatehouse span in this process record
 // into memory (synchronously, no export), with W3C propagation across the
 // bus, so -spans can split the real path of each request into stages.
-// Recording costs a few microseconds per span; the stages are read
-// relative to each other, not added to the latency tables.
+// Recording adds work to every span (not measured on its own); read the
+// stages relative to each other, not against the latency tables.
 func installSpanRecorder() *tracetest.SpanRecorder {
 	rec := tracetest.NewSpanRecorder()
 	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
@@ -30,10 +30,10 @@ type stageSpans struct {
 	edge, chat, cacheClient, cacheServer, reserveClient, reserveServer, model sdktrace.ReadOnlySpan
 }
 
-// reportSpans prints, for the gateway requests whose edge span started at
-// or after since, percentiles of each stage between the edge accepting the
+// reportSpans prints, for the gateway requests whose edge span started in
+// [since, until), percentiles of each stage between the edge accepting the
 // request and chat calling the upstream.
-func reportSpans(rec *tracetest.SpanRecorder, since time.Time) {
+func reportSpans(rec *tracetest.SpanRecorder, rate int, since, until time.Time) {
 	traces := map[trace.TraceID]*stageSpans{}
 	for _, s := range rec.Ended() {
 		id := s.SpanContext().TraceID()
@@ -85,12 +85,12 @@ func reportSpans(rec *tracetest.SpanRecorder, since time.Time) {
 	var complete []*stageSpans
 	for _, t := range traces {
 		if t.edge != nil && t.chat != nil && t.cacheClient != nil && t.cacheServer != nil && t.reserveClient != nil &&
-			t.reserveServer != nil && t.model != nil && !t.edge.StartTime().Before(since) &&
+			t.reserveServer != nil && t.model != nil && !t.edge.StartTime().Before(since) && t.edge.StartTime().Before(until) &&
 			!eventAt(t.chat, "first delta published").IsZero() && !eventAt(t.edge, "first chunk flushed").IsZero() {
 			complete = append(complete, t)
 		}
 	}
-	fmt.Printf("\nstages of the gateway path from recorded spans, n=%d requests\n\n", len(complete))
+	fmt.Printf("\nstages of the gateway path from recorded spans at %d req/s, n=%d requests\n\n", rate, len(complete))
 	if len(complete) == 0 {
 		return
 	}

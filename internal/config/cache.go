@@ -13,7 +13,7 @@ type Cache struct {
 	MaxBytes int64 `yaml:"max_bytes"`
 	// MaxIndexKeys bounds each cache replica's in-memory index of the
 	// bucket's keys, which answers misses without a KV read. 0 means the
-	// cache default (1,048,576, about 40 MiB when full); -1 turns the index
+	// cache default (1,048,576, about 36 MiB when full); -1 turns the index
 	// off.
 	MaxIndexKeys int `yaml:"max_index_keys"`
 }

@@ -3,52 +3,41 @@ package netpoll_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
+	"os"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-ai/gatehouse/services/edge/internal/devtls"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/netpoll"
 )
 
-// testCert returns a self-signed certificate for 127.0.0.1 and a pool that
-// trusts it.
+// testCert is the edge's development PKI (devtls: a CA and a server
+// certificate for localhost and 127.0.0.1) in a temporary directory, and a
+// pool that trusts its CA.
 func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	paths, err := devtls.Ensure(t.TempDir(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "netpoll test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, err := tls.LoadX509KeyPair(paths.Cert, paths.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := x509.ParseCertificate(der)
+	caPEM, err := os.ReadFile(paths.CA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("devtls CA is not PEM")
+	}
+	return cert, pool
 }
 
 // captureConn holds back what is written while capturing, so a test can
