@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/internal/config"
+	"github.com/gatehouse-ai/gatehouse/internal/stack"
 	"github.com/gatehouse-ai/gatehouse/services/authz"
 )
 
@@ -25,26 +26,7 @@ func TestQuotaOpenAI429(t *testing.T) {
 	dev := startDev(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	token := must(dev.Issuer().Mint(authz.DevClaims{Sub: "alice"}))
-	client := httpClientTrusting(t, dev.CAFile())
-	// Distinct texts: a repeated one would be a cache hit, which this
-	// plan does not count.
-	post := func(text string) (*http.Response, []byte) {
-		body := []byte(`{"model":"echo","messages":[{"role":"user","content":"` + text + `"}],"max_tokens":5}`)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, dev.EdgeURL()+"/v1/chat/completions", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, b
-	}
+	post := quotaPoster(t, ctx, dev, "alice")
 	if resp, body := post("hello quota"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first request: %d %s", resp.StatusCode, body)
 	}
@@ -69,5 +51,53 @@ func TestQuotaOpenAI429(t *testing.T) {
 	}
 	if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != "quota_exceeded" || !bytes.Contains([]byte(e.Error.Message), []byte("user day requests limit of 1")) {
 		t.Errorf("error body %s", body)
+	}
+}
+
+// TestCachedAnswerReservedAsMissIsFree: chat reserves a request as a miss
+// while it looks it up in the cache. A repeat that is answered from the
+// cache is then settled as cached, and a plan that does not count cached
+// answers does not count it, although meter reserved it as a miss.
+func TestCachedAnswerReservedAsMissIsFree(t *testing.T) {
+	t.Parallel()
+	cfg := devConfig(t, "")
+	cfg.Meter.Plans = map[string]config.QuotaPlan{"two": {Day: config.QuotaLimits{Requests: 2}}}
+	cfg.Meter.DefaultPlans.User = "two"
+	dev := startDev(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	post := quotaPoster(t, ctx, dev, "carol")
+	for i, text := range []string{"hello cache", "hello cache", "hello cache", "something new"} {
+		if resp, body := post(text); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d (%q): %d %s; cached repeats must not use the plan's 2 requests", i, text, resp.StatusCode, body)
+		}
+	}
+	if resp, body := post("a third new one"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third distinct request: %d %s, want 429", resp.StatusCode, body)
+	}
+}
+
+// quotaPoster returns a function that posts a chat completion of text for
+// model echo as sub and returns the response and its body. Distinct texts
+// are misses; a repeated one is a cache hit.
+func quotaPoster(t *testing.T, ctx context.Context, dev *stack.Dev, sub string) func(text string) (*http.Response, []byte) {
+	t.Helper()
+	token := must(dev.Issuer().Mint(authz.DevClaims{Sub: sub}))
+	client := httpClientTrusting(t, dev.CAFile())
+	return func(text string) (*http.Response, []byte) {
+		body := []byte(`{"model":"echo","messages":[{"role":"user","content":"` + text + `"}],"max_tokens":5}`)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, dev.EdgeURL()+"/v1/chat/completions", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
 	}
 }

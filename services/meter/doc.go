@@ -20,7 +20,8 @@
 // replicas agree. Reserve takes input + maximum output tokens (and the
 // maximum cost) from each budget in turn (key, user, tenant) and releases
 // what it took if a later one refuses; settle replaces the reservation
-// with the actual usage; an unsettled reservation stops counting after
+// with the actual usage (a cached answer, Usage.Cached, counts only where
+// the plan counts cached answers, however it was reserved); an unsettled reservation stops counting after
 // [QuotaConfig.ReservationTTL]. A refusal names the scope, window, metric,
 // amount used, limit, when it resets and retryAfterSeconds. A subject
 // with no key (new, or idle past [bus.QuotaStateMaxAge]) is rebuilt from

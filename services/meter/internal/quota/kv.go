@@ -283,7 +283,10 @@ func (q *KV) release(bs []budget, id uint64) {
 
 // Settle replaces the reservation with the actual usage on every budget.
 // A settle without a reservation (it expired, or was never made) still
-// counts: the usage happened. A repeated settle counts once.
+// counts: the usage happened. A repeated settle counts once. A cached
+// answer (req.Usage.Cached) counts only where the plan counts cached
+// answers, whatever it was reserved as: chat reserves before it knows
+// whether the cache holds the answer.
 func (q *KV) Settle(ctx context.Context, req bus.SettleRequest) (bus.SettleResponse, error) {
 	total := req.Usage.TotalTokens
 	if total == 0 {
@@ -295,15 +298,14 @@ func (q *KV) Settle(ctx context.Context, req bus.SettleRequest) (bus.SettleRespo
 	var firstErr error
 	for _, b := range q.budgets(req.Identity) {
 		wins, err := q.update(ctx, b, func(s *state, ct clockTimes) (bool, error) {
+			free := req.Usage.Cached && !b.plan.CountCached
 			if i := s.findReservation(id); i >= 0 {
-				skip := s.Res[i].Skip
+				free = free || s.Res[i].Skip
 				s.Res = append(s.Res[:i], s.Res[i+1:]...)
-				if !skip {
-					s.commit(ct, actual)
-				}
 			} else if s.settled(id) {
 				return false, nil
-			} else {
+			}
+			if !free {
 				s.commit(ct, actual)
 			}
 			s.rememberSettled(id)

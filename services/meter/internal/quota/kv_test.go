@@ -337,29 +337,56 @@ func TestPlanChoice(t *testing.T) {
 	}
 }
 
-// TestCachedAnswers: cached answers are free unless the plan counts them.
+// TestCachedAnswers: cached answers are free unless the plan counts them,
+// whether they were reserved as cached, reserved as a miss (chat reserves
+// while it looks the request up) or not reserved at all.
 func TestCachedAnswers(t *testing.T) {
 	t.Parallel()
-	for _, count := range []bool{false, true} {
-		t.Run(fmt.Sprint("countCached=", count), func(t *testing.T) {
-			t.Parallel()
-			q, _ := newQuota(t, Config{
-				Plans:    map[string]Plan{"p": {Day: Limits{TotalTokens: 100}, CountCached: count}},
-				Defaults: Assignment{User: "p"},
-			}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			r, err := q.Reserve(context.Background(), bus.ReserveRequest{RequestID: "c1", Identity: alice, InputTokens: 10, MaxOutputTokens: 50, Cached: true})
-			if err != nil || !r.Granted {
-				t.Fatalf("Reserve cached: %+v, %v", r, err)
-			}
-			s := settle(t, q, "c1", alice, 10, 30)
-			want := int64(0)
-			if count {
-				want = 40
-			}
-			if w := window(t, s.Windows, ScopeUser, WindowDay, MetricTotalTokens); w.Used != want {
-				t.Errorf("used after a cached answer = %d, want %d", w.Used, want)
-			}
-		})
+	cases := []struct {
+		name             string
+		reserve          bool
+		reservedAsCached bool
+		settledAsCached  bool
+	}{
+		{"reserved cached", true, true, false},
+		{"reserved as a miss", true, false, true},
+		{"not reserved", false, false, true},
+	}
+	for _, tc := range cases {
+		for _, count := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/countCached=%v", tc.name, count), func(t *testing.T) {
+				t.Parallel()
+				q, _ := newQuota(t, Config{
+					Plans:    map[string]Plan{"p": {Day: Limits{TotalTokens: 100}, CountCached: count}},
+					Defaults: Assignment{User: "p"},
+				}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+				ctx := context.Background()
+				if tc.reserve {
+					r, err := q.Reserve(ctx, bus.ReserveRequest{RequestID: "c1", Identity: alice, InputTokens: 10, MaxOutputTokens: 50, Cached: tc.reservedAsCached})
+					if err != nil || !r.Granted {
+						t.Fatalf("Reserve: %+v, %v", r, err)
+					}
+				}
+				s, err := q.Settle(ctx, bus.SettleRequest{RequestID: "c1", Identity: alice,
+					Usage: bus.Usage{InputTokens: 10, OutputTokens: 30, TotalTokens: 40, Cached: tc.settledAsCached}})
+				if err != nil {
+					t.Fatalf("Settle: %v", err)
+				}
+				want := int64(0)
+				if count {
+					want = 40
+				}
+				if w := window(t, s.Windows, ScopeUser, WindowDay, MetricTotalTokens); w.Used != want {
+					t.Errorf("used after a cached answer = %d, want %d", w.Used, want)
+				}
+				// Nothing stays reserved: a miss of the whole remaining day fits.
+				rest := 100 - want
+				r, err := q.Reserve(ctx, bus.ReserveRequest{RequestID: "c2", Identity: alice, InputTokens: rest})
+				if err != nil || !r.Granted {
+					t.Fatalf("a %d-token request after the cached answer: %+v, %v", rest, r, err)
+				}
+			})
+		}
 	}
 }
 
