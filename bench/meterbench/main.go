@@ -208,7 +208,7 @@ func (e *env) producer() (jetstream.JetStream, bus.Subjects, func()) {
 		log.Fatal(err)
 	}
 	subj := bus.NewSubjects("")
-	if err := bus.EnsureStreams(context.Background(), js, subj); err != nil {
+	if err := bus.EnsureStreams(context.Background(), js, subj, bus.StreamOptions{}); err != nil {
 		log.Fatal(err)
 	}
 	return js, subj, pub.Close
