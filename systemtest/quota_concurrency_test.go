@@ -135,7 +135,7 @@ func TestQuotaConcurrentReplicas(t *testing.T) {
 	})
 	for i := 2; i <= 4; i++ {
 		runExtra(t, dev, fmt.Sprintf("chat-%d", i), func(nc *nats.Conn) (interface{ Run(context.Context) error }, error) {
-			return chat.New(stack.ChatConfig(cfg.NATS.Prefix, cfg.Chat, log), nc)
+			return chat.New(stack.ChatConfig(cfg.NATS, cfg.Chat, log), nc)
 		})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -17,12 +17,12 @@ import (
 // breakdown times, one at a time and n times each, every bus step the
 // HTTP chat path takes before the upstream call, against the running dev
 // stack over an in-process NATS connection: authz verify and check, the
-// INBOUND-like JetStream store (a scratch work-queue stream with the same
-// storage and chat's MaxDeliver 1), pull, then chat's asynchronous ack
+// INBOUND-like JetStream store (a scratch work-queue stream with INBOUND's
+// storage, passed as storage, and chat's MaxDeliver 1), pull, then chat's asynchronous ack
 // (metadata read plus Ack) or, on every other message, the double ack chat
 // used before, cache get and meter reserve (settled afterwards, untimed).
 // It prints p50, p90 and p99 per step; the two ack rows have n/2 samples.
-func breakdown(nc *nats.Conn, prefix, token string, n int) {
+func breakdown(nc *nats.Conn, prefix string, storage jetstream.StorageType, token string, n int) {
 	ctx := context.Background()
 	subj := bus.NewSubjects(prefix)
 	js, err := jetstream.New(nc)
@@ -31,7 +31,7 @@ func breakdown(nc *nats.Conn, prefix, token string, n int) {
 	}
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: "CHATLATENCY", Subjects: []string{"chatlatency.>"},
-		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+		Retention: jetstream.WorkQueuePolicy, Storage: storage,
 	})
 	if err != nil {
 		log.Fatal(err)

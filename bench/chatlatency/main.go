@@ -10,6 +10,9 @@
 //
 //	go run ./bench/chatlatency -rates 200,500,1000 -duration 5s
 //
+// -inbound-storage memory puts the INBOUND stream on memory storage
+// (nats.inbound_storage); the default is file.
+//
 // With -breakdown N it first times each bus step of the path (authz
 // verify and check, JetStream store, pull, double ack, cache get, meter
 // reserve) N times, one at a time (see breakdown.go).
@@ -57,6 +60,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	steps := flag.Int("breakdown", 0, "before the rates, time each bus step of the chat path this many times, one at a time")
 	spans := flag.Bool("spans", false, "record every span in memory and print the stages of the gateway path at each rate (recording adds work per span)")
+	inboundStorage := flag.String("inbound-storage", "file", "storage of the INBOUND stream, `file|memory`, as nats.inbound_storage sets it")
 	gcFloor := flag.Uint64("gc-heap-floor", gcfloor.DefaultFloor, "GC heap floor in `bytes`, as `gatehouse` sets it (gc_heap_floor); 0 = Go's default GC")
 	flag.Parse()
 	defer gcfloor.Start(*gcFloor).Stop()
@@ -79,6 +83,7 @@ func main() {
 	cfg.Edge.Addr = "127.0.0.1:0"
 	cfg.Edge.PlainHTTP = true
 	cfg.Chat.Concurrency = 1024
+	cfg.NATS.InboundStorage = *inboundStorage
 	cfg.Chat.Providers = []config.ChatProvider{{Name: "fake", Type: "openai", BaseURL: up.url, MaxConcurrent: 4096}}
 	cfg.Chat.Models = []config.ChatModel{{ID: "fake", Provider: "fake", MaxTokens: 1024, DefaultMaxTokens: 256}}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
@@ -115,7 +120,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		breakdown(nc, cfg.NATS.Prefix, token, *steps)
+		breakdown(nc, cfg.NATS.Prefix, stack.StreamOptions(cfg.NATS).InboundStorage, token, *steps)
 		nc.Close()
 	}
 	if *cpuProfile != "" {
@@ -128,7 +133,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Printf("chunks/answer=%d gap=%s duration/rate=%s\n\n", *chunks, *gap, *duration)
+	fmt.Printf("chunks/answer=%d gap=%s duration/rate=%s inbound_storage=%s\n\n", *chunks, *gap, *duration, cfg.NATS.InboundStorage)
 	fmt.Println("| rate req/s | path | ok | failed | TTFT p50 | TTFT p99 | chunk p50 | chunk p99 |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, f := range strings.Split(*rates, ",") {

@@ -32,6 +32,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-ai/gatehouse/internal/config"
+	"github.com/gatehouse-ai/gatehouse/internal/stack"
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/pkg/gcfloor"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
@@ -114,6 +116,10 @@ type env struct {
 	dbURL  string
 	schema string
 	base   string
+	// streams are the options of the streams every process of the bench
+	// declares (the producer and each meter replica): gatehouse's default
+	// configuration.
+	streams bus.StreamOptions
 }
 
 func newEnv(base string) *env {
@@ -138,7 +144,8 @@ func newEnv(base string) *env {
 	if strings.Contains(base, "?") {
 		sep = "&"
 	}
-	return &env{srv: srv, child: child, dir: dir, dbURL: base + sep + "search_path=" + schema, schema: schema, base: base}
+	return &env{srv: srv, child: child, dir: dir, dbURL: base + sep + "search_path=" + schema, schema: schema, base: base,
+		streams: stack.StreamOptions(config.Default().NATS)}
 }
 
 func (e *env) close() {
@@ -208,7 +215,7 @@ func (e *env) producer() (jetstream.JetStream, bus.Subjects, func()) {
 		log.Fatal(err)
 	}
 	subj := bus.NewSubjects("")
-	if err := bus.EnsureStreams(context.Background(), js, subj); err != nil {
+	if err := bus.EnsureStreams(context.Background(), js, subj, e.streams); err != nil {
 		log.Fatal(err)
 	}
 	return js, subj, pub.Close
@@ -216,6 +223,7 @@ func (e *env) producer() (jetstream.JetStream, bus.Subjects, func()) {
 
 // startMeters runs n meter replicas until the returned stop is called.
 func (e *env) startMeters(n int, cfg meter.Config) (stop func()) {
+	cfg.Streams = e.streams
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var conns []*nats.Conn

@@ -50,7 +50,7 @@ func Default() Config {
 		// 64 MiB: gcfloor.DefaultFloor (not imported: config stays free of
 		// runtime packages).
 		GCHeapFloor: 64 << 20,
-		NATS:        NATS{URL: "nats://127.0.0.1:4222", Prefix: bus.DefaultPrefix},
+		NATS:        NATS{URL: "nats://127.0.0.1:4222", Prefix: bus.DefaultPrefix, InboundStorage: bus.StorageFile},
 		Edge:        Edge{Addr: ":8443", KeepAlive: 30 * time.Second, MaxSubscriptionsPerConn: 200, SendQueueLen: 256, Metrics: true},
 		Authz:       Authz{DevIssuerURL: "https://localhost:8443/dev", Audience: "gatehouse"},
 		Chat:        Chat{Concurrency: 32},

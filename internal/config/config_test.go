@@ -72,6 +72,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		"log_level":                  func(c *Config) { c.LogLevel = "loud" },
 		"gc_heap_floor":              func(c *Config) { c.GCHeapFloor = -1 },
 		"nats.prefix":                func(c *Config) { c.NATS.Prefix = "a.>" },
+		"nats.inbound_storage":       func(c *Config) { c.NATS.InboundStorage = "disk" },
 		"edge.tls_cert":              func(c *Config) { c.Edge.TLSCert = "x" },
 		"edge.keep_alive":            func(c *Config) { c.Edge.KeepAlive = time.Minute },
 		"chat.concurrency":           func(c *Config) { c.Chat.Concurrency = 0 },
@@ -87,6 +88,25 @@ func TestValidateNamesTheField(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: got %v", field, err)
 		}
+	}
+}
+
+func TestInboundStorage(t *testing.T) {
+	t.Parallel()
+	if s := Default().NATS.InboundStorage; s != "file" {
+		t.Errorf("default nats.inbound_storage %q, want file", s)
+	}
+	c, err := Load("", []string{"GATEHOUSE_NATS__INBOUND_STORAGE=memory"})
+	if err != nil || c.NATS.InboundStorage != "memory" || c.Validate() != nil {
+		t.Fatalf("GATEHOUSE_NATS__INBOUND_STORAGE=memory: %q, %v, %v", c.NATS.InboundStorage, err, c.Validate())
+	}
+	c, err = Load("", []string{"GATEHOUSE_NATS__INBOUND_STORAGE=disk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `nats.inbound_storage: "disk" is not one of file, memory`
+	if err := c.Validate(); err == nil || err.Error() != want {
+		t.Fatalf("disk: got %v, want %s", err, want)
 	}
 }
 

@@ -17,12 +17,22 @@ type NATS struct {
 	// port on this host:port (e.g. 127.0.0.1:4223). Default: no listener,
 	// services connect in-process.
 	Listen string `yaml:"listen"`
+	// InboundStorage is the JetStream storage of the INBOUND stream, where
+	// chat requests wait for a chat worker: "file" or "memory". Memory adds
+	// less time to the first token of every chat request, but requests
+	// not yet pulled by a worker are lost when the NATS server restarts;
+	// file keeps them. An existing stream keeps its storage: to switch,
+	// let chat workers drain INBOUND and delete it. Default "file".
+	InboundStorage string `yaml:"inbound_storage"`
 }
 
 func (n NATS) validate() []error {
 	var errs []error
 	if !bus.ValidPrefix(n.Prefix) {
 		errs = append(errs, fmt.Errorf("nats.prefix: %q must be dot-separated tokens of letters, digits, '-' and '_'", n.Prefix))
+	}
+	if _, err := bus.ParseStorage(n.InboundStorage); err != nil {
+		errs = append(errs, fmt.Errorf("nats.inbound_storage: %q is not one of %s, %s", n.InboundStorage, bus.StorageFile, bus.StorageMemory))
 	}
 	return errs
 }

@@ -9,15 +9,16 @@ import (
 )
 
 func buildChat(cfg config.Config, nc *nats.Conn, log *slog.Logger) (runner, error) {
-	return chat.New(ChatConfig(cfg.NATS.Prefix, cfg.Chat, log), nc)
+	return chat.New(ChatConfig(cfg.NATS, cfg.Chat, log), nc)
 }
 
-// ChatConfig maps the chat configuration section to the chat service's
-// Config. Deeper checks (unknown providers and fallbacks, price and token
-// limits) are chat.Config.Validate's, with the same field names.
-func ChatConfig(prefix string, c config.Chat, log *slog.Logger) chat.Config {
+// ChatConfig maps the NATS and chat configuration sections to the chat
+// service's Config. Deeper checks (unknown providers and fallbacks, price
+// and token limits) are chat.Config.Validate's, with the same field names.
+func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 	out := chat.Config{
-		Prefix:            prefix,
+		Prefix:            n.Prefix,
+		Streams:           StreamOptions(n),
 		Logger:            log,
 		Concurrency:       c.Concurrency,
 		EchoDelay:         c.EchoDelay,

@@ -13,7 +13,7 @@ import (
 func TestChatConfigMapping(t *testing.T) {
 	t.Parallel()
 	// No catalog configured: chat's default (echo) applies.
-	if cc := ChatConfig("gh", config.Default().Chat, slog.Default()); cc.Models != nil || cc.Validate() != nil {
+	if cc := ChatConfig(config.Default().NATS, config.Default().Chat, slog.Default()); cc.Models != nil || cc.Validate() != nil {
 		t.Fatalf("default chat config %+v: %v", cc, cc.Validate())
 	}
 
@@ -24,7 +24,7 @@ func TestChatConfigMapping(t *testing.T) {
 			Guardrail: &config.ChatGuardrail{ID: "g", Version: "1"}},
 		{ID: "echo", Provider: "echo", MaxTokens: 8192},
 	}
-	cc := ChatConfig("gh", c, slog.Default())
+	cc := ChatConfig(config.Default().NATS, c, slog.Default())
 	if err := cc.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestChatConfigMapping(t *testing.T) {
 
 	// chat's deeper checks name the field.
 	c.Models[0].Fallbacks = []string{"nope"}
-	err := ChatConfig("gh", c, slog.Default()).Validate()
+	err := ChatConfig(config.Default().NATS, c, slog.Default()).Validate()
 	if !errors.Is(err, chat.ErrInvalidConfig) || !strings.Contains(err.Error(), "Models[0].Fallbacks[0]") {
 		t.Fatalf("bad fallback: %v", err)
 	}

@@ -114,7 +114,7 @@ func (d *Dev) Run(ctx context.Context) error {
 	}
 	js, err := jetstream.New(setup)
 	if err == nil {
-		err = bus.EnsureStreams(ctx, js, bus.NewSubjects(cfg.NATS.Prefix))
+		err = bus.EnsureStreams(ctx, js, bus.NewSubjects(cfg.NATS.Prefix), StreamOptions(cfg.NATS))
 	}
 	setup.Close()
 	if err != nil {

@@ -17,6 +17,7 @@ func buildEdge(cfg config.Config, nc *nats.Conn, log *slog.Logger) (runner, erro
 func EdgeConfig(cfg config.Config, log *slog.Logger) edge.Config {
 	ec := edge.Config{
 		Prefix:                    cfg.NATS.Prefix,
+		Streams:                   StreamOptions(cfg.NATS),
 		Logger:                    log,
 		Addr:                      cfg.Edge.Addr,
 		TLSCertFile:               cfg.Edge.TLSCert,

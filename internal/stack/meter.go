@@ -19,6 +19,7 @@ func MeterConfig(cfg config.Config, log *slog.Logger) meter.Config {
 	m := cfg.Meter
 	mc := meter.Config{
 		Prefix:          cfg.NATS.Prefix,
+		Streams:         StreamOptions(cfg.NATS),
 		Logger:          log,
 		DatabaseURL:     m.DatabaseURL,
 		BatchSize:       m.BatchSize,

@@ -109,7 +109,7 @@ func TestStreamsAndRequest(t *testing.T) {
 	}
 	s := bus.NewSubjects("")
 	for range 2 { // idempotent
-		if err := bus.EnsureStreams(ctx, js, s); err != nil {
+		if err := bus.EnsureStreams(ctx, js, s, bus.StreamOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,7 +174,7 @@ func TestEnsureStreamsReconciles(t *testing.T) {
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "USAGE", Subjects: []string{s.UsageAll()}, MaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if err := bus.EnsureStreams(ctx, js, s); err != nil {
+	if err := bus.EnsureStreams(ctx, js, s, bus.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := js.Stream(ctx, "USAGE")

@@ -24,36 +24,102 @@ const (
 	MaxEventBytes = 1 << 20
 )
 
-// EnsureStreams declares the INBOUND and USAGE streams, creating or updating
-// them; calling it from every replica at start-up is safe.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects) error {
-	cfgs := []jetstream.StreamConfig{
-		{
-			Name:        s.StreamInbound(),
-			Description: "Gatehouse chat requests (work queue shared by chat replicas)",
-			Subjects:    []string{s.InboundAll()},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			MaxAge:      InboundMaxAge,
-			Duplicates:  InboundDuplicateWindow,
-			MaxMsgSize:  MaxEventBytes,
-			Discard:     jetstream.DiscardOld,
-		},
-		{
-			Name:        s.StreamUsage(),
-			Description: "Gatehouse usage records, one per finished request",
-			Subjects:    []string{s.UsageAll()},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     jetstream.FileStorage,
-			MaxAge:      UsageMaxAge,
-			Duplicates:  UsageDuplicateWindow,
-			MaxMsgSize:  64 << 10,
-		},
+// Storage names, as the nats.inbound_storage setting spells them.
+const (
+	StorageFile   = "file"
+	StorageMemory = "memory"
+)
+
+// ParseStorage returns the JetStream storage named [StorageFile] or
+// [StorageMemory].
+func ParseStorage(name string) (jetstream.StorageType, error) {
+	switch name {
+	case StorageFile:
+		return jetstream.FileStorage, nil
+	case StorageMemory:
+		return jetstream.MemoryStorage, nil
 	}
-	for _, cfg := range cfgs {
-		if err := ensureStream(ctx, js, cfg); err != nil {
-			return fmt.Errorf("bus: declare stream %s: %w", cfg.Name, err)
-		}
+	return 0, fmt.Errorf("bus: storage %q is not one of %s, %s", name, StorageFile, StorageMemory)
+}
+
+// storageName is the inverse of [ParseStorage].
+func storageName(st jetstream.StorageType) string {
+	switch st {
+	case jetstream.FileStorage:
+		return StorageFile
+	case jetstream.MemoryStorage:
+		return StorageMemory
+	}
+	return st.String()
+}
+
+// StreamOptions are the operator's choices for the streams [EnsureStreams]
+// declares. The zero value is the default: every stream on file storage.
+// Every process that declares the streams must pass the same options.
+type StreamOptions struct {
+	// InboundStorage is the storage of the INBOUND stream (chat requests
+	// waiting for a worker). jetstream.FileStorage, the zero value, keeps
+	// them across a NATS server restart. jetstream.MemoryStorage adds less
+	// time to the first token of every chat request, but the requests
+	// stored and not yet pulled by a chat worker are lost when the server
+	// restarts. An existing stream keeps its storage: see
+	// [InboundStorageError]. USAGE is always on file.
+	InboundStorage jetstream.StorageType
+}
+
+// InboundStorageError reports that the INBOUND stream exists with another
+// storage than [StreamOptions.InboundStorage] asks for. NATS cannot change
+// the storage of a stream in place, and [EnsureStreams] does not delete the
+// stream (it may hold requests no worker has pulled yet), so the operator
+// resolves it.
+type InboundStorageError struct {
+	// Stream is the name of the INBOUND stream (with its prefix).
+	Stream string
+	// Have is the storage of the existing stream; Want the one asked for.
+	Have, Want jetstream.StorageType
+}
+
+func (e *InboundStorageError) Error() string {
+	return fmt.Sprintf("stream %s is stored in %s but nats.inbound_storage is %s: "+
+		"the storage of an existing stream cannot change; let chat workers drain it, "+
+		"delete it (nats stream rm %s) and restart, or set nats.inbound_storage back to %s",
+		e.Stream, storageName(e.Have), storageName(e.Want), e.Stream, storageName(e.Have))
+}
+
+// EnsureStreams declares the INBOUND and USAGE streams, creating or updating
+// them; calling it from every replica at start-up is safe. It fails with an
+// [*InboundStorageError] when INBOUND exists with another storage than
+// opts asks for, and leaves that stream as it is.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, opts StreamOptions) error {
+	inbound := jetstream.StreamConfig{
+		Name:        s.StreamInbound(),
+		Description: "Gatehouse chat requests (work queue shared by chat replicas)",
+		Subjects:    []string{s.InboundAll()},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     opts.InboundStorage,
+		MaxAge:      InboundMaxAge,
+		Duplicates:  InboundDuplicateWindow,
+		MaxMsgSize:  MaxEventBytes,
+		Discard:     jetstream.DiscardOld,
+	}
+	usage := jetstream.StreamConfig{
+		Name:        s.StreamUsage(),
+		Description: "Gatehouse usage records, one per finished request",
+		Subjects:    []string{s.UsageAll()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		MaxAge:      UsageMaxAge,
+		Duplicates:  UsageDuplicateWindow,
+		MaxMsgSize:  64 << 10,
+	}
+	inboundStorage := func(have jetstream.StorageType) error {
+		return &InboundStorageError{Stream: inbound.Name, Have: have, Want: inbound.Storage}
+	}
+	if err := ensureStream(ctx, js, inbound, inboundStorage); err != nil {
+		return fmt.Errorf("bus: declare stream %s: %w", inbound.Name, err)
+	}
+	if err := ensureStream(ctx, js, usage, nil); err != nil {
+		return fmt.Errorf("bus: declare stream %s: %w", usage.Name, err)
 	}
 	return nil
 }
@@ -62,7 +128,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects) erro
 // differ. Updating unconditionally from every replica at start-up makes the
 // server rewrite the store's configuration while consumers are being added,
 // which is needless work (and races inside nats-server v2.15 under -race).
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+// When the existing stream has another storage and storageErr is not nil,
+// it returns storageErr's error and leaves the stream alone; with nil the
+// update is tried (and the server refuses it).
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, storageErr func(have jetstream.StorageType) error) error {
 	st, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, cfg)
@@ -75,7 +144,11 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	if err != nil {
 		return err
 	}
-	if sameStreamSettings(st.CachedInfo().Config, cfg) {
+	have := st.CachedInfo().Config
+	if have.Storage != cfg.Storage && storageErr != nil {
+		return storageErr(have.Storage)
+	}
+	if sameStreamSettings(have, cfg) {
 		return nil
 	}
 	_, err = js.UpdateStream(ctx, cfg)

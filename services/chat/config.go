@@ -124,6 +124,10 @@ type ProviderConfig struct {
 type Config struct {
 	// Prefix is the subject prefix; "" means [bus.DefaultPrefix].
 	Prefix string
+	// Streams are the options of the streams chat declares at start
+	// (INBOUND, which it consumes, and USAGE). Every process that declares
+	// them must use the same; the zero value keeps them on file storage.
+	Streams bus.StreamOptions
 	// Logger receives the service's logs; nil means slog.Default(). It is
 	// scoped with svc=chat.
 	Logger *slog.Logger

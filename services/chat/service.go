@@ -170,7 +170,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) declare(ctx context.Context) (jetstream.Consumer, error) {
 	ctx, cancel := context.WithTimeout(ctx, SetupTimeout)
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, s.js, s.subj); err != nil {
+	if err := bus.EnsureStreams(ctx, s.js, s.subj, s.cfg.Streams); err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
 	inbound, err := s.js.Stream(ctx, s.subj.StreamInbound())

@@ -62,6 +62,11 @@ const (
 type Config struct {
 	// Prefix is the NATS subject prefix; "" means "gh".
 	Prefix string
+	// Streams are the options of the streams the edge declares at start
+	// (INBOUND, which it publishes chat requests to, and USAGE). Every
+	// process that declares them must use the same; the zero value keeps
+	// them on file storage.
+	Streams bus.StreamOptions
 	// Logger receives the service's logs; nil means slog.Default(). It is
 	// scoped with svc=edge.
 	Logger *slog.Logger

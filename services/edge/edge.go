@@ -174,7 +174,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// Publishes to INBOUND need the stream; declare it rather than depend on
 	// chat having started first (idempotent, every service may do this).
 	sctx, cancel := context.WithTimeout(ctx, StreamSetupTimeout)
-	err := bus.EnsureStreams(sctx, s.js, s.subj)
+	err := bus.EnsureStreams(sctx, s.js, s.subj, s.cfg.Streams)
 	cancel()
 	if err != nil {
 		s.hub.Close()

@@ -53,7 +53,7 @@ func startEnv(t *testing.T, mod func(*Config)) *env {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.NewSubjects("")); err != nil {
+	if err := bus.EnsureStreams(ctx, js, bus.NewSubjects(""), bus.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	startContractAuthz(t, nc, "")

@@ -286,7 +286,7 @@ func TestOpenAIForbidden(t *testing.T) {
 	subj := bus.NewSubjects(prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, subj); err != nil {
+	if err := bus.EnsureStreams(ctx, js, subj, bus.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	svc, err := micro.AddService(nc, micro.Config{Name: "authz-deny", Version: "0.0.1", QueueGroup: bus.QueueAuthz})

@@ -64,6 +64,10 @@ const (
 type Config struct {
 	// Prefix is the subject prefix; "" means bus.DefaultPrefix ("gh").
 	Prefix string
+	// Streams are the options of the streams the meter declares at start
+	// (USAGE, which it consumes, and INBOUND). Every process that declares
+	// them must use the same; the zero value keeps them on file storage.
+	Streams bus.StreamOptions
 	// Logger receives the service's logs, scoped with svc=meter; nil
 	// means slog.Default().
 	Logger *slog.Logger

@@ -189,7 +189,7 @@ func (s *Service) newIngest(ctx context.Context) (*ingest.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meter: jetstream: %w", err)
 	}
-	if err := bus.EnsureStreams(ctx, js, s.subj); err != nil {
+	if err := bus.EnsureStreams(ctx, js, s.subj, s.cfg.Streams); err != nil {
 		return nil, fmt.Errorf("meter: %w", err)
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, s.subj.StreamUsage(), jetstream.ConsumerConfig{
