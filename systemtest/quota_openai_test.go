@@ -54,11 +54,10 @@ func TestQuotaOpenAI429(t *testing.T) {
 	}
 }
 
-// TestCachedAnswerReservedAsMissIsFree: chat reserves a request as a miss
-// while it looks it up in the cache. A repeat that is answered from the
-// cache is then settled as cached, and a plan that does not count cached
-// answers does not count it, although meter reserved it as a miss.
-func TestCachedAnswerReservedAsMissIsFree(t *testing.T) {
+// TestCachedAnswersAreFree: on a plan that does not count cached answers,
+// repeats answered from the cache use none of the plan's requests, and
+// distinct requests still do.
+func TestCachedAnswersAreFree(t *testing.T) {
 	t.Parallel()
 	cfg := devConfig(t, "")
 	cfg.Meter.Plans = map[string]config.QuotaPlan{"two": {Day: config.QuotaLimits{Requests: 2}}}

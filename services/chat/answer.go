@@ -53,7 +53,39 @@ func (s *Service) answer(ctx context.Context, j *job) {
 
 	primary := s.upstreams[j.v.model.Provider]
 	inTokens, _ := primary.p.InputTokens(s.newCall(j, j.v.model))
-	hit, key, granted, ok := s.lookupAndReserve(bg, j, inTokens)
+
+	var key string
+	var hit *bus.CacheEntry
+	if !s.cfg.DisableCache {
+		key = bus.CacheKey(bus.CacheScopeUser+":"+j.who.Subject(), j.v.model.ID, *j.req)
+		cctx, span := startClient(bg, spanCacheGet)
+		hit = s.cacheGet(cctx, key, j.log)
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Bool(attrCacheHit, hit != nil))
+		}
+		span.End()
+	}
+
+	reserve := bus.ReserveRequest{
+		RequestID:       j.reqID,
+		Identity:        j.who,
+		ModelID:         j.v.model.ID,
+		InputTokens:     inTokens,
+		MaxOutputTokens: int64(j.v.maxTokens),
+		Cached:          hit != nil,
+	}
+	if hit != nil && hit.Usage.OutputTokens > 0 {
+		reserve.MaxOutputTokens = hit.Usage.OutputTokens
+	}
+	if hit == nil {
+		// The most any model of the chain may cost.
+		for _, m := range s.models.chain(j.v.model) {
+			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, reserve.MaxOutputTokens))
+		}
+	}
+	rctx, span := startClient(bg, spanReserve)
+	granted, ok := s.reserve(rctx, reserve, j)
+	span.End()
 	if !ok {
 		failSpan(trace.SpanFromContext(ctx), errTypeNotReserved)
 		return
@@ -157,80 +189,24 @@ func (s *Service) answer(ctx context.Context, j *job) {
 		"inputTokens", usage.InputTokens, "outputTokens", usage.OutputTokens)
 }
 
-// lookupAndReserve looks the request up in the cache and reserves quota
-// for it, both at once: the reservation is asked for as a miss (the most
-// any model of the chain may cost) while the lookup runs, which takes one
-// round trip off every request's path to its first token. When the
-// answer turns out to be cached, the miss-sized reservation stands until
-// settlement, which meter counts as a cached answer (free unless the plan
-// counts cached answers); if meter refused it as a miss, the request is
-// reserved again as a cached answer, which a plan may grant when it
-// would refuse a miss. ok false means the request must not run: its error
-// event is published. key is the cache key ("" with the cache off).
-func (s *Service) lookupAndReserve(ctx context.Context, j *job, inTokens int64) (hit *bus.CacheEntry, key string, granted bus.ReserveResponse, ok bool) {
-	req := bus.ReserveRequest{
-		RequestID:       j.reqID,
-		Identity:        j.who,
-		ModelID:         j.v.model.ID,
-		InputTokens:     inTokens,
-		MaxOutputTokens: int64(j.v.maxTokens),
-	}
-	for _, m := range s.models.chain(j.v.model) {
-		req.MaxCostMicroUSD = max(req.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, req.MaxOutputTokens))
-	}
-	var looked chan struct{}
-	if !s.cfg.DisableCache {
-		key = bus.CacheKey(bus.CacheScopeUser+":"+j.who.Subject(), j.v.model.ID, *j.req)
-		looked = make(chan struct{})
-		go func() {
-			defer close(looked)
-			cctx, span := startClient(ctx, spanCacheGet)
-			hit = s.cacheGet(cctx, key, j.log)
-			if span.IsRecording() {
-				span.SetAttributes(attribute.Bool(attrCacheHit, hit != nil))
-			}
-			span.End()
-		}()
-	}
-	resp, err := s.reserve(ctx, req)
-	if looked != nil {
-		<-looked
-	}
-	if hit != nil && err == nil && !resp.Granted {
-		req.Cached, req.MaxCostMicroUSD = true, 0
-		if hit.Usage.OutputTokens > 0 {
-			req.MaxOutputTokens = hit.Usage.OutputTokens
-		}
-		resp, err = s.reserve(ctx, req)
-	}
-	return hit, key, resp, s.granted(resp, err, j)
-}
-
-// reserve asks meter for quota.
-func (s *Service) reserve(ctx context.Context, req bus.ReserveRequest) (bus.ReserveResponse, error) {
-	ctx, span := startClient(ctx, spanReserve)
-	defer span.End()
+// reserve asks meter for quota. On refusal or failure it publishes the
+// error event and reports false: nothing is ever served unmetered.
+func (s *Service) reserve(ctx context.Context, req bus.ReserveRequest, j *job) (bus.ReserveResponse, bool) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.MeterTimeout)
 	defer cancel()
-	return bus.Request[bus.ReserveResponse](ctx, s.nc, s.subj.MeterReserve(), req, nil)
-}
-
-// granted reports whether a reservation was granted. On refusal or
-// failure it publishes the error event and reports false: nothing is ever
-// served unmetered.
-func (s *Service) granted(resp bus.ReserveResponse, err error, j *job) bool {
+	resp, err := bus.Request[bus.ReserveResponse](ctx, s.nc, s.subj.MeterReserve(), req, nil)
 	if err != nil {
 		j.log.Warn("quota reservation failed", "err", err)
 		j.em.fail(bus.ErrTypeInternal, "metering is unavailable; try again", nil)
-		return false
+		return resp, false
 	}
 	if !resp.Granted {
 		msg, details := refusalMessage(resp.Refusal)
 		j.log.Info("quota refused", "reason", msg)
 		j.em.fail(bus.ErrTypeQuotaExceeded, msg, details)
-		return false
+		return resp, false
 	}
-	return true
+	return resp, true
 }
 
 // refusalMessage describes the limit that refused a request.

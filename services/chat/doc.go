@@ -83,15 +83,8 @@
 //     drops the matching ones at once. Fallback models named by the
 //     catalog are the operator's routing and are not checked separately.
 //  5. Cache lookup (scope "user:"+identity.Subject()); any failure is a miss.
-//  6. Quota reservation with meter, asked for at the same time as the cache
-//     lookup, as a miss (the most any model of the fallback chain may
-//     cost); a refusal is a quota_exceeded event, and if meter does not
-//     answer the request fails closed with internal_error. A hit is
-//     settled as cached, which meter does not count unless the plan counts
-//     cached answers; a hit whose miss-sized reservation was refused is
-//     reserved again as cached. Asking both at once takes one bus round
-//     trip off the way to the first token (bench/RESULTS.md); the price is
-//     that a hit holds a miss-sized reservation while it replays.
+//  6. Quota reservation with meter; a refusal is a quota_exceeded event, and
+//     if meter does not answer the request fails closed with internal_error.
 //  7. The answer: messageStart, one contentBlockDelta per chunk,
 //     contentBlockStop, messageStop (end_turn, max_tokens or cancelled),
 //     then settlement and the final metadata event with usage and the

@@ -285,8 +285,8 @@ func (q *KV) release(bs []budget, id uint64) {
 // A settle without a reservation (it expired, or was never made) still
 // counts: the usage happened. A repeated settle counts once. A cached
 // answer (req.Usage.Cached) counts only where the plan counts cached
-// answers, whatever it was reserved as: chat reserves before it knows
-// whether the cache holds the answer.
+// answers, whatever it was reserved as, and also when its reservation
+// expired before the settle.
 func (q *KV) Settle(ctx context.Context, req bus.SettleRequest) (bus.SettleResponse, error) {
 	total := req.Usage.TotalTokens
 	if total == 0 {

@@ -338,8 +338,8 @@ func TestPlanChoice(t *testing.T) {
 }
 
 // TestCachedAnswers: cached answers are free unless the plan counts them,
-// whether they were reserved as cached, reserved as a miss (chat reserves
-// while it looks the request up) or not reserved at all.
+// whether they were reserved as cached, reserved as a miss or not reserved
+// at all (the reservation expired).
 func TestCachedAnswers(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
