@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/pkg/keyindex"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
@@ -33,9 +34,7 @@ type Service struct {
 	kv      jetstream.KeyValue
 	running atomic.Bool
 	// index answers misses without a KV read; nil when MaxIndexKeys < 0.
-	// rebuild asks its follower for a fresh watch after a KV failure.
-	index   *keyIndex
-	rebuild chan struct{}
+	index *keyindex.Index
 }
 
 // New validates cfg and returns a service on nc. It starts nothing.
@@ -48,14 +47,13 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 	}
 	cfg = cfg.withDefaults()
 	svc := &Service{
-		cfg:     cfg,
-		nc:      nc,
-		subj:    bus.NewSubjects(cfg.Prefix),
-		log:     cfg.Logger.With("svc", "cache"),
-		rebuild: make(chan struct{}, 1),
+		cfg:  cfg,
+		nc:   nc,
+		subj: bus.NewSubjects(cfg.Prefix),
+		log:  cfg.Logger.With("svc", "cache"),
 	}
 	if cfg.MaxIndexKeys > 0 {
-		svc.index = newKeyIndex(cfg.TTL, cfg.MaxIndexKeys)
+		svc.index = keyindex.New(cfg.MaxIndexKeys)
 	}
 	return svc, nil
 }
@@ -78,7 +76,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.index != nil {
 		followCtx, stopFollow := context.WithCancel(ctx)
 		var following sync.WaitGroup
-		following.Go(func() { s.followKeys(followCtx) })
+		following.Go(func() {
+			s.index.Follow(followCtx, func(context.Context) (jetstream.KeyValue, error) { return kv, nil }, s.log)
+		})
 		defer following.Wait()
 		defer stopFollow()
 	}
@@ -162,7 +162,7 @@ func (s *Service) handleGet(ctx context.Context, req micro.Request) {
 		_ = req.Error(bus.CodeBadRequest, "key: "+err.Error(), nil)
 		return
 	}
-	if s.index != nil && s.index.absent(in.Key) {
+	if s.index != nil && s.index.Absent(in.Key) {
 		bus.Respond(req, bus.CacheGetResponse{})
 		return
 	}
@@ -174,7 +174,7 @@ func (s *Service) handleGet(ctx context.Context, req micro.Request) {
 		return
 	}
 	if err != nil {
-		s.indexFailed()
+		s.invalidateIndex()
 		s.log.Warn("cache get failed", "err", err)
 		_ = req.Error(kvErrorCode(err), "cache read failed: "+err.Error(), nil)
 		return
@@ -215,15 +215,15 @@ func (s *Service) handlePut(ctx context.Context, req micro.Request) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.KVTimeout)
 	defer cancel()
 	if _, err := s.kv.Put(ctx, in.Key, data); err != nil {
-		s.indexFailed()
+		s.invalidateIndex()
 		s.log.Warn("cache put failed", "err", err)
 		_ = req.Error(kvErrorCode(err), "cache write failed: "+err.Error(), nil)
 		return
 	}
 	// Recorded before answering, so a get that follows this put on this
 	// replica always reads the bucket.
-	if s.index != nil && !s.index.put(in.Key, time.Now()) {
-		s.indexFailed() // full: stop answering misses rather than miss this key
+	if s.index != nil && !s.index.Put(in.Key, time.Now()) {
+		s.invalidateIndex() // full: stop answering misses rather than miss this key
 	}
 	bus.Respond(req, bus.CachePutResponse{Stored: true})
 }
@@ -257,5 +257,14 @@ func kvErrorCode(err error) string {
 		return bus.CodeUnavailable
 	default:
 		return bus.CodeInternal
+	}
+}
+
+// invalidateIndex stops trusting the index after a bucket operation failed
+// (the bucket may be gone, and with it the watch) or the index is full:
+// gets read the bucket until a fresh watch has rebuilt it.
+func (s *Service) invalidateIndex() {
+	if s.index != nil {
+		s.index.Invalidate()
 	}
 }
