@@ -31,6 +31,13 @@ type Chat struct {
 	// AuthzTimeout bounds asking authz whether the caller may use the model
 	// (chat fails closed when it expires). 0 means 1s.
 	AuthzTimeout time.Duration `yaml:"authz_timeout"`
+	// CacheIndexMaxKeys bounds each replica's index of the response cache's
+	// keys (about 36 bytes per key), which answers a lookup of a prompt
+	// never stored as a miss without asking the cache service (one bus round
+	// trip less before the first token). When the cache holds more keys,
+	// every lookup asks the cache service. 0 means 1,048,576 (about 36 MiB
+	// when full); -1 turns the index off; at most 67,108,864.
+	CacheIndexMaxKeys int `yaml:"cache_index_max_keys"`
 }
 
 // ChatProvider is one upstream.
@@ -115,6 +122,9 @@ func (c Chat) validate() []error {
 	}
 	if c.RetryBackoff < 0 {
 		errs = append(errs, errors.New("chat.retry_backoff: must not be negative"))
+	}
+	if c.CacheIndexMaxKeys < -1 || c.CacheIndexMaxKeys > 1<<26 {
+		errs = append(errs, fmt.Errorf("chat.cache_index_max_keys: %d must be -1 (off), 0 (default 1048576) or up to 67108864", c.CacheIndexMaxKeys))
 	}
 	if c.AuthzTimeout < 0 {
 		errs = append(errs, errors.New("chat.authz_timeout: must not be negative (0 means 1s)"))

@@ -76,6 +76,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		"edge.tls_cert":              func(c *Config) { c.Edge.TLSCert = "x" },
 		"edge.keep_alive":            func(c *Config) { c.Edge.KeepAlive = time.Minute },
 		"chat.concurrency":           func(c *Config) { c.Chat.Concurrency = 0 },
+		"chat.cache_index_max_keys":  func(c *Config) { c.Chat.CacheIndexMaxKeys = -2 },
 		"meter.database_url":         func(c *Config) { c.Meter.DatabaseURL = "mysql://x" },
 		"meter.ledger_writers":       func(c *Config) { c.Meter.LedgerWriters = 9 },
 		"cache.ttl":                  func(c *Config) { c.Cache.TTL = 0 },

@@ -26,6 +26,7 @@ func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 		RetryBackoff:      c.RetryBackoff,
 		FirstTokenTimeout: c.FirstTokenTimeout,
 		AuthzTimeout:      c.AuthzTimeout,
+		CacheIndexMaxKeys: c.CacheIndexMaxKeys,
 	}
 	for _, p := range c.Providers {
 		out.Providers = append(out.Providers, chat.ProviderConfig{

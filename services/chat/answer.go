@@ -59,9 +59,12 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	if !s.cfg.DisableCache {
 		key = bus.CacheKey(bus.CacheScopeUser+":"+j.who.Subject(), j.v.model.ID, *j.req)
 		cctx, span := startClient(bg, spanCacheGet)
-		hit = s.cacheGet(cctx, key, j.log)
+		absent := s.cacheKeys != nil && s.cacheKeys.Absent(key)
+		if !absent {
+			hit = s.cacheGet(cctx, key, j.log)
+		}
 		if span.IsRecording() {
-			span.SetAttributes(attribute.Bool(attrCacheHit, hit != nil))
+			span.SetAttributes(attribute.Bool(attrCacheHit, hit != nil), attribute.Bool(attrCacheIndexAbsent, absent))
 		}
 		span.End()
 	}
@@ -174,7 +177,10 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	// seen the whole answer and asks again gets the cached one.
 	if collect && status == bus.UsageStatusOK && stopReason == provider.StopEndTurn {
 		pctx, span := startClient(bg, spanCachePut)
-		s.cachePut(pctx, key, bus.CacheEntry{ModelID: g.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log)
+		if s.cachePut(pctx, key, bus.CacheEntry{ModelID: g.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log) &&
+			s.cacheKeys != nil && !s.cacheKeys.Put(key, time.Now()) {
+			s.cacheKeys.Invalidate() // full: ask the cache service rather than miss this key
+		}
 		span.End()
 	}
 	if status != bus.UsageStatusError {
@@ -316,13 +322,17 @@ func (s *Service) cacheGet(ctx context.Context, key string, log *slog.Logger) *b
 	return resp.Entry
 }
 
-// cachePut stores a finished answer; failures are logged.
-func (s *Service) cachePut(ctx context.Context, key string, entry bus.CacheEntry, log *slog.Logger) {
+// cachePut stores a finished answer and reports whether it was stored;
+// failures are logged.
+func (s *Service) cachePut(ctx context.Context, key string, entry bus.CacheEntry, log *slog.Logger) bool {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CacheTimeout)
 	defer cancel()
-	if _, err := bus.Request[bus.CachePutResponse](ctx, s.nc, s.subj.CachePut(), bus.CachePutRequest{Key: key, Entry: entry}, nil); err != nil {
+	resp, err := bus.Request[bus.CachePutResponse](ctx, s.nc, s.subj.CachePut(), bus.CachePutRequest{Key: key, Entry: entry}, nil)
+	if err != nil {
 		log.Debug("cache store failed", "err", err)
+		return false
 	}
+	return resp.Stored
 }
 
 // replay streams a cached answer in word chunks, like a model would.

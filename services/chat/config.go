@@ -14,14 +14,17 @@ import (
 
 // Defaults applied to zero [Config] fields.
 const (
-	DefaultConcurrency   = 32
-	DefaultMeterTimeout  = 2 * time.Second
-	DefaultCacheTimeout  = 500 * time.Millisecond
-	DefaultAuthzTimeout  = time.Second
-	DefaultMaxMessages   = 200
-	DefaultMaxInputBytes = 512 << 10
-	DefaultDrainTimeout  = 30 * time.Second
-	DefaultAckWait       = 30 * time.Second
+	DefaultConcurrency  = 32
+	DefaultMeterTimeout = 2 * time.Second
+	DefaultCacheTimeout = 500 * time.Millisecond
+	// DefaultCacheIndexMaxKeys is the default [Config.CacheIndexMaxKeys]
+	// (about 36 MiB when full).
+	DefaultCacheIndexMaxKeys = 1 << 20
+	DefaultAuthzTimeout      = time.Second
+	DefaultMaxMessages       = 200
+	DefaultMaxInputBytes     = 512 << 10
+	DefaultDrainTimeout      = 30 * time.Second
+	DefaultAckWait           = 30 * time.Second
 	// DefaultProviderConcurrency bounds the calls in flight to one
 	// provider from one replica when [ProviderConfig.MaxConcurrent] is 0.
 	DefaultProviderConcurrency = 64
@@ -169,6 +172,18 @@ type Config struct {
 	// DisableCache turns the response cache off (lookups and stores).
 	// The zero value caches.
 	DisableCache bool
+	// CacheIndexMaxKeys bounds this replica's index of the keys the cache
+	// bucket holds (about 36 bytes per key), learned from a metadata-only
+	// watch of the bucket: a lookup of a key the index has never seen is a
+	// miss without asking the cache service, which takes one bus round trip
+	// off every new prompt's way to its first token. An answer stored by
+	// another replica moments ago may be missed once (until the watch
+	// delivers its key); a hit is never wrong, since a key the index holds
+	// is always asked for. When the bucket holds more keys the index is
+	// dropped and every lookup asks the cache service (a new watch is tried
+	// after [keyindex.RetryWhenFull]). Default [DefaultCacheIndexMaxKeys];
+	// negative turns the index off.
+	CacheIndexMaxKeys int
 	// MaxMessages bounds the messages of one request. Default
 	// [DefaultMaxMessages].
 	MaxMessages int
@@ -209,6 +224,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CacheTimeout == 0 {
 		c.CacheTimeout = DefaultCacheTimeout
+	}
+	if c.CacheIndexMaxKeys == 0 {
+		c.CacheIndexMaxKeys = DefaultCacheIndexMaxKeys
 	}
 	if c.AuthzTimeout == 0 {
 		c.AuthzTimeout = DefaultAuthzTimeout

@@ -147,6 +147,13 @@ func (c *contracts) snapshot() (reserves []bus.ReserveRequest, settles []bus.Set
 		append([]bus.CachePutRequest(nil), c.puts...)
 }
 
+// getCount returns how many lookups the stand-in cache answered.
+func (c *contracts) getCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.gets)
+}
+
 // deny makes the stand-in authz refuse model with reason ("" allows it
 // again).
 func (c *contracts) deny(model, reason string) {

@@ -83,6 +83,13 @@
 //     drops the matching ones at once. Fallback models named by the
 //     catalog are the operator's routing and are not checked separately.
 //  5. Cache lookup (scope "user:"+identity.Subject()); any failure is a miss.
+//     Each replica keeps an index of the cache bucket's keys (package
+//     pkg/keyindex: a metadata-only watch of the bucket plus its own
+//     stores, at most [Config.CacheIndexMaxKeys]); a key the index has
+//     never seen is a miss without asking the cache service, one bus round
+//     trip less. A key it holds is always asked for, so a hit is never
+//     wrong; until the index is built, and after its watch fails, every
+//     lookup is asked for.
 //  6. Quota reservation with meter; a refusal is a quota_exceeded event, and
 //     if meter does not answer the request fails closed with internal_error.
 //  7. The answer: messageStart, one contentBlockDelta per chunk,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/pkg/identity"
+	"github.com/gatehouse-ai/gatehouse/pkg/keyindex"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -34,6 +35,9 @@ type Service struct {
 	upstreams map[string]*upstream
 	flights   *registry
 	allowed   *decisions
+	// cacheKeys answers cache misses without asking the cache service;
+	// nil with the cache or its index off.
+	cacheKeys *keyindex.Index
 	running   atomic.Bool
 }
 
@@ -62,7 +66,7 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat: jetstream: %w", err)
 	}
-	return &Service{
+	s := &Service{
 		cfg:       cfg,
 		nc:        nc,
 		js:        js,
@@ -72,7 +76,11 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 		upstreams: upstreams,
 		flights:   newRegistry(),
 		allowed:   newDecisions(MaxCachedDecisions),
-	}, nil
+	}
+	if !cfg.DisableCache && cfg.CacheIndexMaxKeys > 0 {
+		s.cacheKeys = keyindex.New(cfg.CacheIndexMaxKeys)
+	}
+	return s, nil
 }
 
 // Run declares the streams and the shared durable consumer, subscribes to
@@ -91,6 +99,19 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil // shut down while starting
 		}
 		return err
+	}
+	if s.cacheKeys != nil {
+		// The cache service declares the bucket; until it exists (and
+		// whenever the watch fails) every lookup asks the cache service.
+		followCtx, stopFollow := context.WithCancel(ctx)
+		var following sync.WaitGroup
+		following.Go(func() {
+			s.cacheKeys.Follow(followCtx, func(ctx context.Context) (jetstream.KeyValue, error) {
+				return s.js.KeyValue(ctx, s.subj.CacheBucket())
+			}, s.log.With("index", "cache keys"))
+		})
+		defer following.Wait()
+		defer stopFollow()
 	}
 	undeliveredSub, err := s.nc.QueueSubscribe(s.maxDeliveriesSubject(), bus.QueueChat, s.onUndelivered)
 	if err != nil {

@@ -21,7 +21,10 @@ const (
 	spanSettle    = "meter settle"
 	attrRequestID = "gatehouse.request_id"
 	attrCacheHit  = "gatehouse.cache.hit"
-	attrErrorType = "error.type"
+	// attrCacheIndexAbsent marks a lookup answered as a miss by the
+	// replica's key index, without asking the cache service.
+	attrCacheIndexAbsent = "gatehouse.cache.index_absent"
+	attrErrorType        = "error.type"
 	// error.type values of a failed chat request span.
 	errTypeNotAuthorized = "not_authorized" // model access refused or not checked
 	errTypeNotReserved   = "not_reserved"   // quota refused or meter unavailable
