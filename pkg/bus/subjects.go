@@ -79,8 +79,14 @@ func (s Subjects) Outbound(channelID string) string {
 	return s.Prefix() + ".ch." + NamespaceOutbound + "." + channelID
 }
 
-// InboundAll is the filter of the INBOUND stream.
+// InboundAll is the filter of the chat requests in the INBOUND stream
+// (and of the chat workers' consumer).
 func (s Subjects) InboundAll() string { return s.Prefix() + ".ch." + NamespaceInbound + ".>" }
+
+// InboundKeep is where chat stores INBOUND's keep markers (see
+// [InboundKeepInterval]); no client channel maps to it and no consumer
+// reads it.
+func (s Subjects) InboundKeep() string { return s.Prefix() + ".inbound.keep" }
 
 // Reply is where chat streams the answer to one HTTP API request.
 func (s Subjects) Reply(edgeID, requestID string) string {

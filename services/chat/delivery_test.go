@@ -31,8 +31,16 @@ func (h *harness) consumerInfo() *jetstream.ConsumerInfo {
 	return info
 }
 
-// inboundMsgs is how many requests INBOUND holds.
+// inboundMsgs is how many requests INBOUND holds (not counting its keep
+// markers).
 func (h *harness) inboundMsgs() uint64 {
+	h.t.Helper()
+	return h.inboundCount(h.subj.InboundAll())
+}
+
+// inboundCount is how many messages INBOUND holds on subjects matching
+// filter.
+func (h *harness) inboundCount(filter string) uint64 {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -40,11 +48,15 @@ func (h *harness) inboundMsgs() uint64 {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	info, err := st.Info(ctx)
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return info.State.Msgs
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n
 }
 
 // reserveCount is how many reservations the stand-in meter received.
@@ -241,7 +253,7 @@ func testAcknowledgedWhileRunning(t *testing.T, reply providertest.Reply, events
 	acked := false
 	for deadline := time.Now().Add(waitLimit); !acked && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		info := h.consumerInfo()
-		acked = info.NumAckPending == 0 && info.AckFloor.Stream == 1 && h.inboundMsgs() == 0
+		acked = info.NumAckPending == 0 && info.AckFloor.Consumer == 1 && h.inboundMsgs() == 0
 	}
 	if err := h.nc.PublishMsg(&nats.Msg{Subject: h.subj.Cancel("req-long"), Header: nats.Header{bus.HeaderIdentity: {idHeader(t, lee)}}}); err != nil {
 		t.Fatal(err)

@@ -105,6 +105,17 @@
 //     for a complete (end_turn) answer not served from the cache, a cache
 //     store.
 //
+// # INBOUND keep markers
+//
+// With INBOUND on file storage (nats.inbound_storage: file) every replica
+// stores a keep marker on [bus.Subjects.InboundKeep] at the start of each
+// [bus.InboundKeepInterval]; its message id is the interval's start, so
+// there is one per interval. The workers' consumer filters on
+// [bus.Subjects.InboundAll] and never sees them; they expire with
+// [bus.InboundMaxAge]. They keep the file store's last block from becoming
+// empty: JetStream deletes an emptied last block file and creates a new one,
+// which on a quiet work queue happened on every acknowledgement.
+//
 // # Cancellation
 //
 // Every replica subscribes to [bus.Subjects.CancelAll]. A cancel stops the

@@ -48,7 +48,7 @@ func newHarness(t testing.TB, cfg chat.Config, o contractOpts) *harness {
 	h.c = startContracts(t, nc, cfg.Prefix, o)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, h.subj, bus.StreamOptions{}); err != nil {
+	if err := bus.EnsureStreams(ctx, js, h.subj, cfg.Streams); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Logger == nil {

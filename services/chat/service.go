@@ -113,6 +113,13 @@ func (s *Service) Run(ctx context.Context) error {
 		defer following.Wait()
 		defer stopFollow()
 	}
+	if s.cfg.Streams.InboundStorage == jetstream.FileStorage {
+		keepCtx, stopKeep := context.WithCancel(ctx)
+		var keeping sync.WaitGroup
+		keeping.Go(func() { s.keepInbound(keepCtx) })
+		defer keeping.Wait()
+		defer stopKeep()
+	}
 	undeliveredSub, err := s.nc.QueueSubscribe(s.maxDeliveriesSubject(), bus.QueueChat, s.onUndelivered)
 	if err != nil {
 		return fmt.Errorf("chat: subscribe to max-deliveries advisories: %w", err)
@@ -201,6 +208,7 @@ func (s *Service) declare(ctx context.Context) (jetstream.Consumer, error) {
 	s.inbound = inbound
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.StreamInbound(), jetstream.ConsumerConfig{
 		Durable:       bus.ConsumerChat,
+		FilterSubject: s.subj.InboundAll(), // not the keep markers
 		Description:   "Gatehouse chat workers (shared by all chat replicas)",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.AckWait,
