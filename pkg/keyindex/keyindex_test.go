@@ -27,17 +27,23 @@ func until(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// newJetStream connects to a fresh embedded server with JetStream.
+func newJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // TestFollow runs the index against a real bucket: it answers nothing
 // while the bucket does not exist, learns the keys already stored, follows
 // puts and deletes by other writers, and stops answering when the bucket
 // goes away until a new one has been watched.
 func TestFollow(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	js, err := jetstream.New(natstest.Connect(t, srv))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := newJetStream(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const bucket = "KEYS"
@@ -99,11 +105,7 @@ func TestFollow(t *testing.T) {
 // the index answering nothing.
 func TestFollowFull(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	js, err := jetstream.New(natstest.Connect(t, srv))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := newJetStream(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "FULL"})
 	if err != nil {
