@@ -207,7 +207,11 @@ func (x *Index) Follow(ctx context.Context, open func(context.Context) (jetstrea
 		if errors.Is(err, ErrFull) {
 			wait = RetryWhenFull
 		}
-		log.Warn("key index stopped; lookups go to the bucket until it is rebuilt", "err", err, "retry_in", wait, "max_keys", x.max)
+		level := slog.LevelWarn
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			level = slog.LevelDebug // not declared yet (or no cache deployed): nothing is wrong
+		}
+		log.Log(ctx, level, "key index stopped; lookups go to the bucket until it is rebuilt", "err", err, "retry_in", wait, "max_keys", x.max)
 		select {
 		case <-ctx.Done():
 			return
