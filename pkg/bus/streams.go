@@ -26,7 +26,7 @@ const (
 	// interval's start). JetStream's file store deletes a work queue's last
 	// block file and creates a new one whenever its last request is
 	// removed, which on a quiet queue is every acknowledgement: measured,
-	// about 0.15 ms of server CPU per request and a slower next step on
+	// about 0.17 ms of server CPU per request and a slower next step on
 	// the request's path (bench/RESULTS.md, round 6). A marker in the last
 	// block keeps it from ever being empty; markers expire with
 	// [InboundMaxAge].

@@ -31,6 +31,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// DefaultMaxKeys is the index size the services default to: about 36 MiB
+// when full (36 bytes per key, measured for the cache service).
+const DefaultMaxKeys = 1 << 20
+
 // Waits before a new watch after the last one ended.
 const (
 	// RetryAfterFailure follows a failed or closed watch, or a bucket that

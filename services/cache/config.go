@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/pkg/keyindex"
 )
 
 // Defaults applied by [Config.withDefaults] to zero fields.
@@ -23,7 +24,7 @@ const (
 	DefaultKVTimeout = 2 * time.Second
 	// DefaultMaxIndexKeys bounds the key index (about 36 bytes per key:
 	// a map of 1,048,576 such entries measured 36 MiB of heap).
-	DefaultMaxIndexKeys = 1 << 20
+	DefaultMaxIndexKeys = keyindex.DefaultMaxKeys
 )
 
 // ServiceName and ServiceVersion identify the micro service.

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/pkg/keyindex"
 )
 
 // Defaults applied to zero [Config] fields.
@@ -19,7 +20,7 @@ const (
 	DefaultCacheTimeout = 500 * time.Millisecond
 	// DefaultCacheIndexMaxKeys is the default [Config.CacheIndexMaxKeys]
 	// (about 36 MiB when full).
-	DefaultCacheIndexMaxKeys = 1 << 20
+	DefaultCacheIndexMaxKeys = keyindex.DefaultMaxKeys
 	DefaultAuthzTimeout      = time.Second
 	DefaultMaxMessages       = 200
 	DefaultMaxInputBytes     = 512 << 10

@@ -93,7 +93,7 @@ func TestInboundKeepMarkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
+	for range n {
 		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "wq.a", Data: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,6 @@ func TestInboundKeepMarkers(t *testing.T) {
 		if err := m.DoubleAck(ctx); err != nil {
 			t.Fatal(err)
 		}
-		_ = i
 	}
 	if last := lastBlock(t, srv, "WQ"); last < n {
 		t.Errorf("control: without a marker the last block is %d after %d acknowledged requests; expected a new block per request (is the marker still needed?)", last, n)

@@ -100,25 +100,23 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	// Helpers that run as long as Run: the cache key index and INBOUND's
+	// keep markers.
+	helperCtx, stopHelpers := context.WithCancel(ctx)
+	var helpers sync.WaitGroup
+	defer helpers.Wait()
+	defer stopHelpers()
 	if s.cacheKeys != nil {
 		// The cache service declares the bucket; until it exists (and
 		// whenever the watch fails) every lookup asks the cache service.
-		followCtx, stopFollow := context.WithCancel(ctx)
-		var following sync.WaitGroup
-		following.Go(func() {
-			s.cacheKeys.Follow(followCtx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		helpers.Go(func() {
+			s.cacheKeys.Follow(helperCtx, func(ctx context.Context) (jetstream.KeyValue, error) {
 				return s.js.KeyValue(ctx, s.subj.CacheBucket())
 			}, s.log.With("index", "cache keys"))
 		})
-		defer following.Wait()
-		defer stopFollow()
 	}
 	if s.cfg.Streams.InboundStorage == jetstream.FileStorage {
-		keepCtx, stopKeep := context.WithCancel(ctx)
-		var keeping sync.WaitGroup
-		keeping.Go(func() { s.keepInbound(keepCtx) })
-		defer keeping.Wait()
-		defer stopKeep()
+		helpers.Go(func() { s.keepInbound(helperCtx) })
 	}
 	undeliveredSub, err := s.nc.QueueSubscribe(s.maxDeliveriesSubject(), bus.QueueChat, s.onUndelivered)
 	if err != nil {
