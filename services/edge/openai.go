@@ -382,9 +382,10 @@ func (a *oaAnswer) opening() bool {
 }
 
 // fail reports an error: a status before the stream started, an error
-// event after.
+// event after. Either way the request id is in X-Request-Id.
 func (a *oaAnswer) fail(e *apiError) {
 	if !a.started {
+		a.w.Header().Set("X-Request-Id", a.reqID)
 		writeOAError(a.w, e)
 		return
 	}

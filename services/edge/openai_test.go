@@ -230,6 +230,9 @@ func TestOpenAIHandler(t *testing.T) {
 	if oe := decodeOAError(t, resp); resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "42" || oe.Code != bus.ErrTypeQuotaExceeded {
 		t.Fatalf("quota: %d %q %+v", resp.StatusCode, resp.Header.Get("Retry-After"), oe)
 	}
+	if id := resp.Header.Get("X-Request-Id"); !bus.ValidToken(id) {
+		t.Fatalf("quota refusal's X-Request-Id %q, want the request id", id)
+	}
 	// Lost events are detected.
 	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"gap"}]}`)
 	if oe := decodeOAError(t, resp); resp.StatusCode != 502 || !strings.Contains(oe.Message, "lost") {
