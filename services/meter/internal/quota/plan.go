@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
 
 // Scopes a budget binds. A request is bound by up to one budget of each.
@@ -23,11 +25,11 @@ const (
 
 // Metrics of a limit, as named in [bus.QuotaWindow].Metric.
 const (
-	MetricRequests     = "requests"
-	MetricInputTokens  = "inputTokens"
-	MetricOutputTokens = "outputTokens"
-	MetricTotalTokens  = "totalTokens"
-	MetricSpend        = "spendMicroUSD"
+	MetricRequests     = bus.MetricRequests
+	MetricInputTokens  = bus.MetricInputTokens
+	MetricOutputTokens = bus.MetricOutputTokens
+	MetricTotalTokens  = bus.MetricTotalTokens
+	MetricSpend        = bus.MetricSpend
 )
 
 // Window geometry and bounds.
