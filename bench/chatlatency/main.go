@@ -61,7 +61,6 @@ func main() {
 	steps := flag.Int("breakdown", 0, "before the rates, time each bus step of the chat path this many times, one at a time")
 	spans := flag.Bool("spans", false, "record every span in memory and print the stages of the gateway path at each rate (recording adds work per span)")
 	inboundStorage := flag.String("inbound-storage", "file", "storage of the INBOUND stream, `file|memory`, as nats.inbound_storage sets it")
-	earlyModelCall := flag.Bool("early-model-call", false, "call the model while the quota reservation is asked for, as chat.early_model_call sets it")
 	gcFloor := flag.Uint64("gc-heap-floor", gcfloor.DefaultFloor, "GC heap floor in `bytes`, as `gatehouse` sets it (gc_heap_floor); 0 = Go's default GC")
 	flag.Parse()
 	defer gcfloor.Start(*gcFloor).Stop()
@@ -85,7 +84,6 @@ func main() {
 	cfg.Edge.PlainHTTP = true
 	cfg.Chat.Concurrency = 1024
 	cfg.NATS.InboundStorage = *inboundStorage
-	cfg.Chat.EarlyModelCall = *earlyModelCall
 	cfg.Chat.Providers = []config.ChatProvider{{Name: "fake", Type: "openai", BaseURL: up.url, MaxConcurrent: 4096}}
 	cfg.Chat.Models = []config.ChatModel{{ID: "fake", Provider: "fake", MaxTokens: 1024, DefaultMaxTokens: 256}}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
@@ -135,7 +133,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Printf("chunks/answer=%d gap=%s duration/rate=%s inbound_storage=%s early_model_call=%t\n\n", *chunks, *gap, *duration, cfg.NATS.InboundStorage, cfg.Chat.EarlyModelCall)
+	fmt.Printf("chunks/answer=%d gap=%s duration/rate=%s inbound_storage=%s\n\n", *chunks, *gap, *duration, cfg.NATS.InboundStorage)
 	fmt.Println("| rate req/s | path | ok | failed | TTFT p50 | TTFT p99 | chunk p50 | chunk p99 |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, f := range strings.Split(*rates, ",") {

@@ -79,26 +79,14 @@ func reportSpans(rec *tracetest.SpanRecorder, rate int, since, until time.Time) 
 		{"cache get end -> meter reserve start", func(t *stageSpans) (time.Duration, bool) {
 			return t.reserveClient.StartTime().Sub(t.cacheClient.EndTime()), true
 		}},
-		{"meter reserve, ask to answer (runs beside the model call when chat started it on the caller's headroom)", func(t *stageSpans) (time.Duration, bool) {
+		{"meter reserve, as chat waits for it", func(t *stageSpans) (time.Duration, bool) {
 			return t.reserveClient.EndTime().Sub(t.reserveClient.StartTime()), true
 		}},
 		{"  of which in the meter's handler", func(t *stageSpans) (time.Duration, bool) {
 			return t.reserveServer.EndTime().Sub(t.reserveServer.StartTime()), true
 		}},
-		{"cache get end -> upstream call start", func(t *stageSpans) (time.Duration, bool) {
-			return t.model.StartTime().Sub(t.cacheClient.EndTime()), true
-		}},
-		{"  requests that waited for the grant: meter reserve end -> upstream call start", func(t *stageSpans) (time.Duration, bool) {
-			if overlapped(t.reserveClient) {
-				return 0, false
-			}
+		{"meter reserve end -> upstream call start", func(t *stageSpans) (time.Duration, bool) {
 			return t.model.StartTime().Sub(t.reserveClient.EndTime()), true
-		}},
-		{"  requests started on headroom: grant -> first delta published (near 0: the first delta waited for the grant)", func(t *stageSpans) (time.Duration, bool) {
-			if !overlapped(t.reserveClient) {
-				return 0, false
-			}
-			return eventAt(t.chat, "first delta published").Sub(t.reserveClient.EndTime()), true
 		}},
 		{"edge span start -> upstream call start (total)", func(t *stageSpans) (time.Duration, bool) { return t.model.StartTime().Sub(t.edge.StartTime()), true }},
 		{"upstream call start -> chat published the first delta (the upstream's own TTFT, SSE parse)", func(t *stageSpans) (time.Duration, bool) {
@@ -143,17 +131,6 @@ func reportSpans(rec *tracetest.SpanRecorder, rate int, since, until time.Time) 
 		slices.Sort(ds)
 		fmt.Printf("| %s | %s | %s | %s |\n", name, ms(pct(ds, 50)), ms(pct(ds, 90)), ms(pct(ds, 99)))
 	}
-}
-
-// overlapped reports whether chat asked for this reservation while the
-// model call ran (the span's gatehouse.reserve.overlapped attribute).
-func overlapped(reserve sdktrace.ReadOnlySpan) bool {
-	for _, a := range reserve.Attributes() {
-		if a.Key == "gatehouse.reserve.overlapped" {
-			return a.Value.AsBool()
-		}
-	}
-	return false
 }
 
 // eventAt is when span recorded its first event named name (zero if none).

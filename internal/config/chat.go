@@ -38,18 +38,6 @@ type Chat struct {
 	// every lookup asks the cache service. 0 means 1,048,576 (about 36 MiB
 	// when full); -1 turns the index off; at most 67,108,864.
 	CacheIndexMaxKeys int `yaml:"cache_index_max_keys"`
-	// EarlyModelCall lets a request call its model while meter is asked
-	// for its quota reservation, when the caller has, by meter's last
-	// answer to this replica (at most 10s old), at least twice what the
-	// request reserves left in every quota window. It takes the
-	// reservation's round trip off the time to first token. Nothing is
-	// relayed before meter grants; if meter refuses after all (other
-	// requests used the headroom meanwhile), the model call is cancelled,
-	// the client gets quota_exceeded, and what the model was sent and
-	// produced is in the ledger as a cancelled request, not charged to the
-	// caller's quota. Off by default, since such calls may cost upstream
-	// money for refused requests.
-	EarlyModelCall bool `yaml:"early_model_call"`
 }
 
 // ChatProvider is one upstream.

@@ -27,7 +27,6 @@ func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 		FirstTokenTimeout: c.FirstTokenTimeout,
 		AuthzTimeout:      c.AuthzTimeout,
 		CacheIndexMaxKeys: c.CacheIndexMaxKeys,
-		EarlyModelCall:    c.EarlyModelCall,
 	}
 	for _, p := range c.Providers {
 		out.Providers = append(out.Providers, chat.ProviderConfig{

@@ -164,21 +164,12 @@ type TokenUsage struct {
 type QuotaWindow struct {
 	Scope     string `json:"scope"`  // "user", "tenant" or "key"
 	Window    string `json:"window"` // "rolling24h", "day", "month", "minute"
-	Metric    string `json:"metric"` // one of the Metric constants
+	Metric    string `json:"metric"` // "inputTokens", "outputTokens", "totalTokens", "requests", "spendMicroUSD"
 	Used      int64  `json:"used"`
 	Limit     int64  `json:"limit"`
 	ResetsAt  string `json:"resetsAt,omitempty"` // RFC 3339
 	Remaining int64  `json:"remaining"`
 }
-
-// Metrics a [QuotaWindow] limits.
-const (
-	MetricRequests     = "requests"
-	MetricInputTokens  = "inputTokens"
-	MetricOutputTokens = "outputTokens"
-	MetricTotalTokens  = "totalTokens"
-	MetricSpend        = "spendMicroUSD"
-)
 
 // ErrorEvent is a failure the client can act on.
 type ErrorEvent struct {

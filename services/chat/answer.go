@@ -26,50 +26,6 @@ type job struct {
 	em      *emitter
 	log     *slog.Logger
 	started time.Time
-	// budget keys the caller's quota state in [Service.headroom].
-	budget string
-}
-
-// errNotReserved stops a model call started on headroom (see
-// [Config.EarlyModelCall]) whose reservation was refused or failed.
-var errNotReserved = errors.New("chat: quota reservation refused or failed")
-
-// pendingGrant is a reservation asked for while the answer is prepared.
-type pendingGrant struct {
-	done    chan struct{}
-	resp    bus.ReserveResponse
-	granted bool
-}
-
-// wait returns the reservation's answer once meter has given it (or
-// [Config.MeterTimeout] has passed).
-func (p *pendingGrant) wait() (bus.ReserveResponse, bool) {
-	<-p.done
-	return p.resp, p.granted
-}
-
-// reserveAsync asks for req's reservation while the caller goes on. On a
-// grant it publishes messageStart before wait returns, so the answer's
-// events keep their order; on a refusal or failure (already told to the
-// client by reserve) it calls stop, which cancels the model call. The
-// caller must wait before it returns.
-func (s *Service) reserveAsync(ctx context.Context, req bus.ReserveRequest, j *job, stop context.CancelFunc) *pendingGrant {
-	p := &pendingGrant{done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		rctx, span := startClient(ctx, spanReserve)
-		if span.IsRecording() {
-			span.SetAttributes(attribute.Bool(attrReserveOverlapped, true))
-		}
-		p.resp, p.granted = s.reserve(rctx, req, j)
-		span.End()
-		if p.granted {
-			j.em.emit(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}})
-		} else {
-			stop()
-		}
-	}()
-	return p
 }
 
 // answer runs a validated request: model authorization, cache lookup, reservation, streaming,
@@ -130,40 +86,20 @@ func (s *Service) answer(ctx context.Context, j *job) {
 			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, reserve.MaxOutputTokens))
 		}
 	}
-	// Reserve. A cached answer is replayed, and (with EarlyModelCall) a
-	// caller with ample headroom has the model called, while meter
-	// answers; nothing is relayed before it grants.
-	var (
-		pending *pendingGrant
-		granted bus.ReserveResponse
-	)
-	if s.headroom != nil {
-		j.budget = budgetKey(j.who)
-	}
-	if hit != nil || (s.headroom != nil && s.headroom.take(j.budget, reserve, time.Now())) {
-		pending = s.reserveAsync(bg, reserve, j, cancel)
-	} else {
-		rctx, span := startClient(bg, spanReserve)
-		var ok bool
-		granted, ok = s.reserve(rctx, reserve, j)
-		span.End()
-		if !ok {
-			failSpan(trace.SpanFromContext(ctx), errTypeNotReserved)
-			return
-		}
-		j.em.emit(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}})
+	rctx, span := startClient(bg, spanReserve)
+	granted, ok := s.reserve(rctx, reserve, j)
+	span.End()
+	if !ok {
+		failSpan(trace.SpanFromContext(ctx), errTypeNotReserved)
+		return
 	}
 
 	// Stream.
+	j.em.emit(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}})
 	collect := !s.cfg.DisableCache && hit == nil
 	var text strings.Builder
 	firstDelta := trace.SpanFromContext(ctx)
 	emit := func(chunk string) error {
-		if pending != nil {
-			if _, ok := pending.wait(); !ok {
-				return errNotReserved
-			}
-		}
 		if collect {
 			text.WriteString(chunk)
 		}
@@ -195,21 +131,6 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	var cost int64
 	if hit == nil {
 		cost = g.model.Price.CostMicroUSD(usage.InputTokens, res.CachedInputTokens, usage.OutputTokens)
-	}
-	if pending != nil {
-		var ok bool
-		if granted, ok = pending.wait(); !ok {
-			// Refused (or not answered) after the model was called on the
-			// caller's headroom: the client has its error and nothing else.
-			// What the model produced happened and is recorded, but it is
-			// not charged to the caller's quota.
-			failSpan(trace.SpanFromContext(ctx), errTypeNotReserved)
-			if hit == nil && usage.TotalTokens > 0 {
-				j.log.Info("model call started on headroom was cancelled by the refusal", "inputTokens", usage.InputTokens, "outputTokens", usage.OutputTokens)
-				s.publishUsage(bg, j, g.model, g.up.p.Name(), usage, cost, bus.UsageStatusCancelled)
-			}
-			return
-		}
 	}
 	status, stopReason := bus.UsageStatusOK, res.StopReason
 	switch {
@@ -280,13 +201,6 @@ func (s *Service) reserve(ctx context.Context, req bus.ReserveRequest, j *job) (
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.MeterTimeout)
 	defer cancel()
 	resp, err := bus.Request[bus.ReserveResponse](ctx, s.nc, s.subj.MeterReserve(), req, nil)
-	if s.headroom != nil {
-		if err == nil && resp.Granted {
-			s.headroom.record(j.budget, resp.Windows, time.Now())
-		} else {
-			s.headroom.forget(j.budget)
-		}
-	}
 	if err != nil {
 		j.log.Warn("quota reservation failed", "err", err)
 		j.em.fail(bus.ErrTypeInternal, "metering is unavailable; try again", nil)
@@ -339,9 +253,6 @@ func (s *Service) settle(ctx context.Context, j *job, m *Model, usage bus.Usage,
 	if err != nil {
 		j.log.Warn("settle failed; the reservation will expire", "err", err)
 		return nil
-	}
-	if s.headroom != nil {
-		s.headroom.record(j.budget, resp.Windows, time.Now())
 	}
 	return resp.Windows
 }

@@ -202,10 +202,10 @@ func TestValidationErrors(t *testing.T) {
 func TestQuotaRefusal(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, chat.Config{}, contractOpts{})
-	h.c.refuse(&bus.QuotaRefusal{
+	h.c.refusal = &bus.QuotaRefusal{
 		QuotaWindow:       bus.QuotaWindow{Scope: "user", Window: "rolling24h", Metric: "totalTokens", Used: 1000, Limit: 1000, ResetsAt: "2030-01-01T00:00:00Z"},
 		RetryAfterSeconds: 600,
-	})
+	}
 	dan := user("dan")
 	sub := h.listen(h.subj.Outbound(dan.ChannelID))
 	h.publish(dan, "req-q", request("please answer"), nil)

@@ -84,17 +84,6 @@ const (
 	DecisionCacheTTL = 30 * time.Second
 	// MaxCachedDecisions bounds the allow decisions one replica caches.
 	MaxCachedDecisions = 16384
-	// HeadroomTTL is how long meter's last answer about a caller's quota
-	// may let a request of theirs call its model before its reservation is
-	// granted (see [Config.EarlyModelCall]).
-	HeadroomTTL = 10 * time.Second
-	// HeadroomMargin is how many times what a request reserves each of the
-	// caller's quota windows must still leave, by meter's last answer, for
-	// the request to call its model before its reservation is granted.
-	HeadroomMargin = 2
-	// MaxHeadroomEntries bounds the callers whose quota state one replica
-	// remembers for that.
-	MaxHeadroomEntries = 16384
 )
 
 // Provider types a [ProviderConfig.Type] may take.
@@ -196,24 +185,6 @@ type Config struct {
 	// after [keyindex.RetryWhenFull]). Default [DefaultCacheIndexMaxKeys];
 	// negative turns the index off.
 	CacheIndexMaxKeys int
-	// EarlyModelCall lets a request call its model while its quota
-	// reservation is asked for, when its caller, by meter's last answer to
-	// this replica (at most [HeadroomTTL] old), has at least
-	// [HeadroomMargin] times what the request reserves left in every quota
-	// window: the reservation's round trip then no longer adds to the time
-	// to the first token. Nothing is relayed to the client before meter
-	// grants. If meter refuses after all (other requests, on this replica
-	// or another, used the headroom meanwhile), the model call is
-	// cancelled, the client gets quota_exceeded as always, and what the
-	// model was sent and produced is recorded in the ledger as a cancelled
-	// request without being charged to the caller's quota. Such calls can
-	// cost upstream money for requests that are refused, most of all when
-	// many requests of one caller near their limit run at once on several
-	// replicas, so it is off by default: every request waits for its grant
-	// before its model is called. A cached answer, which calls no model, is
-	// replayed while its reservation is asked for either way, and nothing
-	// of it is relayed before the grant.
-	EarlyModelCall bool
 	// MaxMessages bounds the messages of one request. Default
 	// [DefaultMaxMessages].
 	MaxMessages int

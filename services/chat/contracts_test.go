@@ -21,7 +21,6 @@ type contracts struct {
 	puts     []bus.CachePutRequest
 	entries  map[string]bus.CacheEntry
 	refusal  *bus.QuotaRefusal // when set, reserve refuses with it
-	hold     chan struct{}     // when set, reserve waits until it is closed
 	checks   []bus.ModelCheckRequest
 	denials  map[string]string // model -> reason: the stand-in authz denies it
 }
@@ -82,12 +81,6 @@ func startContracts(t testing.TB, nc *nats.Conn, prefix string, o contractOpts) 
 				_ = json.Unmarshal(r.Data(), &in)
 				c.mu.Lock()
 				c.reserves = append(c.reserves, in)
-				hold := c.hold
-				c.mu.Unlock()
-				if hold != nil {
-					<-hold
-				}
-				c.mu.Lock()
 				refusal, w := c.refusal, c.window()
 				c.mu.Unlock()
 				if refusal != nil {
@@ -133,41 +126,6 @@ func startContracts(t testing.TB, nc *nats.Conn, prefix string, o contractOpts) 
 		})
 	}
 	return c
-}
-
-// holdReserves makes the stand-in meter hold every reservation until
-// release is called (idempotent, also run at cleanup).
-func (c *contracts) holdReserves(t testing.TB) (release func()) {
-	hold := make(chan struct{})
-	c.mu.Lock()
-	c.hold = hold
-	c.mu.Unlock()
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			c.mu.Lock()
-			c.hold = nil
-			c.mu.Unlock()
-			close(hold)
-		})
-	}
-	t.Cleanup(release)
-	return release
-}
-
-// reserveCount returns how many reservations the stand-in meter was asked
-// for (held ones included).
-func (c *contracts) reserveCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.reserves)
-}
-
-// refuse makes the stand-in meter refuse with r (nil grants again).
-func (c *contracts) refuse(r *bus.QuotaRefusal) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.refusal = r
 }
 
 // window returns the quota window after the settlements so far. c.mu held.

@@ -92,11 +92,6 @@
 //     lookup is asked for.
 //  6. Quota reservation with meter; a refusal is a quota_exceeded event, and
 //     if meter does not answer the request fails closed with internal_error.
-//     A cache hit, and with [Config.EarlyModelCall] a request whose
-//     caller's quota windows, by meter's last answer to this replica, have
-//     room for it [HeadroomMargin] times over, has step 7 start while
-//     meter answers: the replay or model call runs, its chunks wait for
-//     the grant, which publishes messageStart, and a refusal cancels it.
 //  7. The answer: messageStart, one contentBlockDelta per chunk,
 //     contentBlockStop, messageStop (end_turn, max_tokens or cancelled),
 //     then settlement and the final metadata event with usage and the

@@ -38,10 +38,7 @@ type Service struct {
 	// cacheKeys answers cache misses without asking the cache service;
 	// nil with the cache or its index off.
 	cacheKeys *keyindex.Index
-	// headroom lets requests of callers with ample quota call their
-	// model while the reservation is asked for; nil unless EarlyModelCall.
-	headroom *headroom
-	running  atomic.Bool
+	running   atomic.Bool
 }
 
 // New validates cfg and returns a service on nc. It starts nothing.
@@ -82,9 +79,6 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 	}
 	if !cfg.DisableCache && cfg.CacheIndexMaxKeys > 0 {
 		s.cacheKeys = keyindex.New(cfg.CacheIndexMaxKeys)
-	}
-	if cfg.EarlyModelCall {
-		s.headroom = newHeadroom(MaxHeadroomEntries, HeadroomTTL)
 	}
 	return s, nil
 }

@@ -24,10 +24,7 @@ const (
 	// attrCacheIndexAbsent marks a lookup answered as a miss by the
 	// replica's key index, without asking the cache service.
 	attrCacheIndexAbsent = "gatehouse.cache.index_absent"
-	// attrReserveOverlapped marks a reservation asked for while the model
-	// call (or the cached answer's replay) ran (see Config.EarlyModelCall).
-	attrReserveOverlapped = "gatehouse.reserve.overlapped"
-	attrErrorType         = "error.type"
+	attrErrorType        = "error.type"
 	// error.type values of a failed chat request span.
 	errTypeNotAuthorized = "not_authorized" // model access refused or not checked
 	errTypeNotReserved   = "not_reserved"   // quota refused or meter unavailable

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-
-	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
 
 // Scopes a budget binds. A request is bound by up to one budget of each.
@@ -25,11 +23,11 @@ const (
 
 // Metrics of a limit, as named in [bus.QuotaWindow].Metric.
 const (
-	MetricRequests     = bus.MetricRequests
-	MetricInputTokens  = bus.MetricInputTokens
-	MetricOutputTokens = bus.MetricOutputTokens
-	MetricTotalTokens  = bus.MetricTotalTokens
-	MetricSpend        = bus.MetricSpend
+	MetricRequests     = "requests"
+	MetricInputTokens  = "inputTokens"
+	MetricOutputTokens = "outputTokens"
+	MetricTotalTokens  = "totalTokens"
+	MetricSpend        = "spendMicroUSD"
 )
 
 // Window geometry and bounds.
