@@ -16,7 +16,7 @@ import (
 
 // until waits (bounded; a failure deadline, not a speed assertion) for
 // cond.
-func until(t *testing.T, what string, cond func() bool) {
+func until(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -28,7 +28,7 @@ func until(t *testing.T, what string, cond func() bool) {
 }
 
 // newJetStream connects to a fresh embedded server with JetStream.
-func newJetStream(t *testing.T) jetstream.JetStream {
+func newJetStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
 	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
 	if err != nil {
