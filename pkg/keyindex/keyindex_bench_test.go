@@ -31,8 +31,7 @@ func BenchmarkFollowStart(b *testing.B) {
 				b.Fatal(err)
 			}
 			for i := range n {
-				sum := sha256.Sum256([]byte(fmt.Sprint(i)))
-				if _, err := js.PublishAsync("$KV.KEYS."+hex.EncodeToString(sum[:]), []byte("v")); err != nil {
+				if _, err := js.PublishAsync("$KV.KEYS."+benchKey(i), []byte("v")); err != nil {
 					b.Fatal(err)
 				}
 				if i%10_000 == 9_999 {
@@ -48,30 +47,32 @@ func BenchmarkFollowStart(b *testing.B) {
 			var heap uint64
 			b.ResetTimer()
 			for range b.N {
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				x := keyindex.New(keyindex.DefaultMaxKeys)
-				fctx, stop := context.WithCancel(ctx)
+				var x *keyindex.Index
+				var stop context.CancelFunc
 				done := make(chan struct{})
-				go func() { defer close(done); x.Follow(fctx, open, nil) }()
-				for !x.Absent(probe) {
-					time.Sleep(time.Millisecond)
-				}
-				b.StopTimer()
+				heap += heapGrowth(func() any {
+					x = keyindex.New(keyindex.DefaultMaxKeys)
+					var fctx context.Context
+					fctx, stop = context.WithCancel(ctx)
+					go func() { defer close(done); x.Follow(fctx, open, nil) }()
+					deadline := time.Now().Add(followDeadline)
+					for !x.Absent(probe) {
+						if time.Now().After(deadline) {
+							b.Fatalf("the index of %d keys was not ready after %s", n, followDeadline)
+						}
+						time.Sleep(time.Millisecond)
+					}
+					b.StopTimer()
+					return x
+				})
 				if x.Len() != n {
 					b.Fatalf("index holds %d keys, want %d", x.Len(), n)
 				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				heap += after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
-				runtime.KeepAlive(x)
 				stop()
 				<-done
 				b.StartTimer()
 			}
-			b.ReportMetric(float64(heap)/float64(b.N)/(1<<20), "MiB/index")
-			b.ReportMetric(float64(heap)/float64(b.N)/float64(n), "B/key")
+			reportHeap(b, heap, n)
 		})
 	}
 }
@@ -83,28 +84,52 @@ func BenchmarkIndexHeap(b *testing.B) {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			keys := make([]string, n)
 			for i := range keys {
-				sum := sha256.Sum256([]byte(fmt.Sprint(i)))
-				keys[i] = hex.EncodeToString(sum[:])
+				keys[i] = benchKey(i)
 			}
 			now := time.Now()
 			var heap uint64
 			for range b.N {
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				x := keyindex.New(keyindex.DefaultMaxKeys)
-				for _, k := range keys {
-					if !x.Put(k, now) {
-						b.Fatal("index full")
+				heap += heapGrowth(func() any {
+					x := keyindex.New(keyindex.DefaultMaxKeys)
+					for _, k := range keys {
+						if !x.Put(k, now) {
+							b.Fatal("index full")
+						}
 					}
-				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				heap += after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
-				runtime.KeepAlive(x)
+					return x
+				})
 			}
-			b.ReportMetric(float64(heap)/float64(b.N)/(1<<20), "MiB/index")
-			b.ReportMetric(float64(heap)/float64(b.N)/float64(n), "B/key")
+			reportHeap(b, heap, n)
 		})
 	}
+}
+
+// followDeadline bounds the wait for one index to become ready; a failure
+// deadline, not a measurement.
+const followDeadline = 2 * time.Minute
+
+// benchKey is the i-th key of a benchmark bucket: a hex SHA-256 digest, as
+// the cache's keys are.
+func benchKey(i int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprint(i)))
+	return hex.EncodeToString(sum[:])
+}
+
+// heapGrowth runs build and returns how much the live heap grew while
+// what build returns is still alive.
+func heapGrowth(build func() any) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kept := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(kept)
+	return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+}
+
+// reportHeap reports the mean heap growth of b.N indexes of n keys.
+func reportHeap(b *testing.B, heap uint64, n int) {
+	b.ReportMetric(float64(heap)/float64(b.N)/(1<<20), "MiB/index")
+	b.ReportMetric(float64(heap)/float64(b.N)/float64(n), "B/key")
 }

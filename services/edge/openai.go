@@ -250,6 +250,8 @@ func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) 
 		stream: body.Stream, includeUsage: body.Stream && body.StreamOptions != nil && body.StreamOptions.IncludeUsage,
 		created: time.Now().Unix(), start: start,
 	}
+	// Every response from here on, answer or error, names the request.
+	w.Header().Set("X-Request-Id", reqID)
 	if !a.run() {
 		s.cancelRequests(id, []string{reqID})
 	}
@@ -351,7 +353,6 @@ func (a *oaAnswer) end() bool {
 		if a.finish == "" {
 			a.finish = "stop"
 		}
-		a.w.Header().Set("X-Request-Id", a.reqID)
 		writeJSON(a.w, http.StatusOK, oaCompletion{
 			ID: "chatcmpl-" + a.reqID, Object: "chat.completion", Created: a.created, Model: a.model,
 			Choices: []oaChoice{{Message: oaMessage{Role: "assistant", Content: a.text.String()}, FinishReason: a.finish}},
@@ -382,10 +383,9 @@ func (a *oaAnswer) opening() bool {
 }
 
 // fail reports an error: a status before the stream started, an error
-// event after. Either way the request id is in X-Request-Id.
+// event after.
 func (a *oaAnswer) fail(e *apiError) {
 	if !a.started {
-		a.w.Header().Set("X-Request-Id", a.reqID)
 		writeOAError(a.w, e)
 		return
 	}
@@ -422,7 +422,6 @@ func (a *oaAnswer) raw(b []byte) bool {
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
-		h.Set("X-Request-Id", a.reqID)
 		a.w.WriteHeader(http.StatusOK)
 	}
 	_ = rc.SetWriteDeadline(time.Now().Add(a.s.cfg.WriteTimeout))
