@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -47,31 +48,60 @@ type CacheEntry struct {
 }
 
 // CacheKey returns the exact-match cache key: a hex SHA-256 of the scope
-// (e.g. "user:acme/alice"), the model, the normalised messages and the
-// generation parameters. Conversation ids are not part of it.
+// (e.g. "user:acme/alice"), the model, the normalised messages, the
+// generation parameters and the tools offered. Conversation ids are not
+// part of it. The key of a text-only request without tools is the same as
+// before tools existed, so stored and imported answers stay valid.
 func CacheKey(scope, modelID string, req ChatRequest) string {
+	type toolBlocks struct {
+		Message int               `json:"i"`
+		Uses    []ToolUseBlock    `json:"u,omitempty"`
+		Results []ToolResultBlock `json:"r,omitempty"`
+	}
 	type norm struct {
 		Scope    string           `json:"s"`
 		Model    string           `json:"m"`
 		System   []string         `json:"y,omitempty"`
 		Messages [][2]string      `json:"x"`
 		Params   *InferenceConfig `json:"p,omitempty"`
+		Tools    *ToolConfig      `json:"t,omitempty"`
+		Blocks   []toolBlocks     `json:"b,omitempty"`
 	}
-	n := norm{Scope: scope, Model: modelID, Params: req.InferenceConfig}
+	n := norm{Scope: scope, Model: modelID, Params: req.InferenceConfig, Tools: req.ToolConfig}
 	for _, b := range req.System {
 		n.System = append(n.System, strings.TrimSpace(b.Text))
 	}
-	for _, m := range req.Messages {
+	for i, m := range req.Messages {
 		var sb strings.Builder
-		for i, b := range m.Content {
-			if i > 0 {
-				sb.WriteByte('\n')
+		var tb toolBlocks
+		texts := 0
+		for _, b := range m.Content {
+			switch {
+			case b.ToolUse != nil:
+				tb.Uses = append(tb.Uses, *b.ToolUse)
+			case b.ToolResult != nil:
+				tb.Results = append(tb.Results, *b.ToolResult)
+			default:
+				if texts > 0 {
+					sb.WriteByte('\n')
+				}
+				sb.WriteString(strings.TrimSpace(b.Text))
+				texts++
 			}
-			sb.WriteString(strings.TrimSpace(b.Text))
 		}
 		n.Messages = append(n.Messages, [2]string{strings.ToLower(m.Role), sb.String()})
+		if tb.Uses != nil || tb.Results != nil {
+			tb.Message = i
+			n.Blocks = append(n.Blocks, tb)
+		}
 	}
-	b, _ := json.Marshal(n) // cannot fail: plain strings and numbers
+	b, err := json.Marshal(n)
+	if err != nil {
+		// Only a tool input or schema that is not valid JSON can fail;
+		// chat validates both before asking. Such a request is keyed
+		// on its raw bytes, never on a shared empty key.
+		b = append([]byte(err.Error()), fmt.Sprintf("%#v", req)...)
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

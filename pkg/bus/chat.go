@@ -16,6 +16,10 @@ type ChatRequest struct {
 	ConversationID  string           `json:"conversationId,omitempty"`
 	System          []ContentBlock   `json:"system,omitempty"`
 	InferenceConfig *InferenceConfig `json:"inferenceConfig,omitempty"`
+	// ToolConfig offers the model tools it may call (Converse's
+	// toolConfig). A request whose messages hold toolUse or toolResult
+	// blocks must carry it, as Bedrock requires.
+	ToolConfig *ToolConfig `json:"toolConfig,omitempty"`
 	// Stop, when set, is the request id of a generation to stop.
 	Stop string `json:"stop,omitempty"`
 }
@@ -26,9 +30,96 @@ type Message struct {
 	Content []ContentBlock `json:"content"`
 }
 
-// ContentBlock is one piece of message content. Only text for now.
+// ContentBlock is one piece of message content: exactly one of Text,
+// ToolUse (assistant messages: the model called a tool) and ToolResult
+// (user messages: what the tool returned) is set.
 type ContentBlock struct {
-	Text string `json:"text"`
+	Text       string           `json:"text,omitempty"`
+	ToolUse    *ToolUseBlock    `json:"toolUse,omitempty"`
+	ToolResult *ToolResultBlock `json:"toolResult,omitempty"`
+}
+
+// ToolUseBlock is a call of a tool by the model.
+type ToolUseBlock struct {
+	ToolUseID string `json:"toolUseId"`
+	Name      string `json:"name"`
+	// Input is the tool's input, a JSON object.
+	Input json.RawMessage `json:"input"`
+}
+
+// Tool result statuses.
+const (
+	ToolResultSuccess = "success"
+	ToolResultError   = "error"
+)
+
+// ToolResultBlock is what a tool returned for the ToolUseBlock with the
+// same ToolUseID.
+type ToolResultBlock struct {
+	ToolUseID string              `json:"toolUseId"`
+	Content   []ToolResultContent `json:"content"`
+	// Status is ToolResultSuccess, ToolResultError or empty (success).
+	Status string `json:"status,omitempty"`
+}
+
+// ToolResultContent is one piece of a tool result: Text or JSON.
+type ToolResultContent struct {
+	Text string          `json:"text,omitempty"`
+	JSON json.RawMessage `json:"json,omitempty"`
+}
+
+// ToolConfig is the tools a request offers and how the model may choose.
+type ToolConfig struct {
+	Tools      []Tool      `json:"tools"`
+	ToolChoice *ToolChoice `json:"toolChoice,omitempty"`
+}
+
+// Tool is one tool the model may call.
+type Tool struct {
+	ToolSpec *ToolSpec `json:"toolSpec"`
+}
+
+// ToolSpec describes a tool: its name, what it does and its input's JSON
+// Schema.
+type ToolSpec struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema ToolInputSchema `json:"inputSchema"`
+}
+
+// ToolInputSchema holds a tool's input JSON Schema (an object).
+type ToolInputSchema struct {
+	JSON json.RawMessage `json:"json"`
+}
+
+// ToolChoice says whether and which tool the model must call: exactly one
+// field is set. Auto lets it choose, Any makes it call some tool, Tool
+// makes it call the named one. None (not a Converse choice; OpenAI's
+// "none") asks it to call no tool: providers that cannot forbid calls send
+// no tools when the conversation has no tool blocks.
+type ToolChoice struct {
+	Auto *struct{}     `json:"auto,omitempty"`
+	Any  *struct{}     `json:"any,omitempty"`
+	Tool *SpecificTool `json:"tool,omitempty"`
+	None *struct{}     `json:"none,omitempty"`
+}
+
+// SpecificTool names the tool a [ToolChoice] requires.
+type SpecificTool struct {
+	Name string `json:"name"`
+}
+
+// HasToolBlocks reports whether any message holds a toolUse or toolResult
+// block.
+func (r *ChatRequest) HasToolBlocks() bool {
+	for _, m := range r.Messages {
+		for _, b := range m.Content {
+			if b.ToolUse != nil || b.ToolResult != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // InferenceConfig carries generation parameters (Bedrock's names).
@@ -92,6 +183,7 @@ const (
 // set on every event.
 type Event struct {
 	MessageStart      *MessageStart      `json:"messageStart,omitempty"`
+	ContentBlockStart *ContentBlockStart `json:"contentBlockStart,omitempty"`
 	ContentBlockDelta *ContentBlockDelta `json:"contentBlockDelta,omitempty"`
 	ContentBlockStop  *ContentBlockStop  `json:"contentBlockStop,omitempty"`
 	MessageStop       *MessageStop       `json:"messageStop,omitempty"`
@@ -109,15 +201,43 @@ type MessageStart struct {
 	Role string `json:"role"`
 }
 
-// ContentBlockDelta carries generated text.
+// ContentBlockStart opens a content block that is not text: the model
+// calls a tool. Text blocks need no start event.
+type ContentBlockStart struct {
+	Start             BlockStart `json:"start"`
+	ContentBlockIndex int        `json:"contentBlockIndex"`
+}
+
+// BlockStart says what kind of block a [ContentBlockStart] opens.
+type BlockStart struct {
+	ToolUse *ToolUseStart `json:"toolUse,omitempty"`
+}
+
+// ToolUseStart names the tool called and the id its result must carry.
+type ToolUseStart struct {
+	ToolUseID string `json:"toolUseId"`
+	Name      string `json:"name"`
+}
+
+// ContentBlockDelta carries generated text or a piece of a tool's input.
 type ContentBlockDelta struct {
 	Delta             Delta `json:"delta"`
 	ContentBlockIndex int   `json:"contentBlockIndex"`
 }
 
-// Delta is the text of a [ContentBlockDelta].
+// Delta is the content of a [ContentBlockDelta]: Text, or ToolUse for a
+// tool-use block. text is always written (empty in a tool input delta), so
+// a client that only appends delta.text renders tool calls as nothing
+// rather than as "undefined".
 type Delta struct {
-	Text string `json:"text"`
+	Text    string        `json:"text"`
+	ToolUse *ToolUseDelta `json:"toolUse,omitempty"`
+}
+
+// ToolUseDelta is a piece of a tool's input JSON, as the model writes it;
+// the pieces of one block joined are the input.
+type ToolUseDelta struct {
+	Input string `json:"input"`
 }
 
 // ContentBlockStop closes a content block.

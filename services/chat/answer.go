@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,12 +99,23 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	j.em.emit(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}})
 	collect := !s.cfg.DisableCache && hit == nil
 	var text strings.Builder
+	var blocks []int // content block indexes in the order they opened
+	toolUse := false
 	firstDelta := trace.SpanFromContext(ctx)
-	emit := func(chunk string) error {
-		if collect {
-			text.WriteString(chunk)
+	emit := func(d provider.Delta) error {
+		switch {
+		case d.ToolUse != nil:
+			toolUse = true
+			blocks = append(blocks, d.Index)
+		case d.ToolInput == "":
+			if collect {
+				text.WriteString(d.Text)
+			}
+			if !slices.Contains(blocks, d.Index) {
+				blocks = append(blocks, d.Index)
+			}
 		}
-		err := j.em.delta(chunk)
+		err := j.em.delta(d)
 		if firstDelta != nil {
 			if firstDelta.IsRecording() {
 				firstDelta.AddEvent(eventFirstDeltaPublished)
@@ -159,7 +171,12 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	if status == bus.UsageStatusError {
 		failSpan(trace.SpanFromContext(ctx), errTypeNoAnswer)
 	} else {
-		j.em.emit(bus.Event{ContentBlockStop: &bus.ContentBlockStop{}})
+		if len(blocks) == 0 {
+			blocks = append(blocks, 0)
+		}
+		for _, i := range blocks {
+			j.em.emit(bus.Event{ContentBlockStop: &bus.ContentBlockStop{ContentBlockIndex: i}})
+		}
 		j.em.emit(bus.Event{MessageStop: &bus.MessageStop{StopReason: stopReason}})
 	}
 
@@ -174,8 +191,9 @@ func (s *Service) answer(ctx context.Context, j *job) {
 		windows = []bus.QuotaWindow{}
 	}
 	// Store a complete answer before the final event, so a caller who has
-	// seen the whole answer and asks again gets the cached one.
-	if collect && status == bus.UsageStatusOK && stopReason == provider.StopEndTurn {
+	// seen the whole answer and asks again gets the cached one. An answer
+	// that calls tools is not stored: an entry holds text only.
+	if collect && !toolUse && status == bus.UsageStatusOK && stopReason == provider.StopEndTurn {
 		pctx, span := startClient(bg, spanCachePut)
 		if s.cachePut(pctx, key, bus.CacheEntry{ModelID: g.model.ID, Text: text.String(), Usage: usage, CreatedAt: time.Now().UTC()}, j.log) &&
 			s.cacheKeys != nil && !s.cacheKeys.Put(key, time.Now()) {
@@ -338,7 +356,7 @@ func (s *Service) cachePut(ctx context.Context, key string, entry bus.CacheEntry
 // replay streams a cached answer in word chunks, like a model would.
 // Usage is the entry's when it is complete; a cancelled replay counts the
 // chunks sent.
-func replay(ctx context.Context, e *bus.CacheEntry, inTokens int64, maxTokens int, emit func(string) error) (provider.Result, error) {
+func replay(ctx context.Context, e *bus.CacheEntry, inTokens int64, maxTokens int, emit func(provider.Delta) error) (provider.Result, error) {
 	res := provider.Result{StopReason: provider.StopEndTurn}
 	res.Usage.InputTokens = inTokens
 	if e.Usage.InputTokens > 0 {
@@ -354,7 +372,7 @@ func replay(ctx context.Context, e *bus.CacheEntry, inTokens int64, maxTokens in
 			res.Usage.OutputTokens = sent
 			return res, fmt.Errorf("replay cached answer: %w", err)
 		}
-		if err := emit(chunk); err != nil {
+		if err := emit(provider.Delta{Text: chunk}); err != nil {
 			res.Usage.OutputTokens = sent
 			return res, fmt.Errorf("replay cached answer: %w", err)
 		}

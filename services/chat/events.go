@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/services/chat/internal/provider"
 	"github.com/nats-io/nats.go"
 )
 
@@ -45,9 +46,17 @@ func (e *emitter) emit(ev bus.Event) {
 	}
 }
 
-// delta publishes one chunk of text.
-func (e *emitter) delta(text string) error {
-	e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{Text: text}}})
+// delta publishes one piece of the answer: a text or tool input delta, or
+// the start of a tool-use block.
+func (e *emitter) delta(d provider.Delta) error {
+	switch {
+	case d.ToolUse != nil:
+		e.emit(bus.Event{ContentBlockStart: &bus.ContentBlockStart{Start: bus.BlockStart{ToolUse: d.ToolUse}, ContentBlockIndex: d.Index}})
+	case d.ToolInput != "":
+		e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{ToolUse: &bus.ToolUseDelta{Input: d.ToolInput}}, ContentBlockIndex: d.Index}})
+	default:
+		e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{Text: d.Text}, ContentBlockIndex: d.Index}})
+	}
 	return nil
 }
 

@@ -28,7 +28,7 @@ type generation struct {
 // to [Config.RetryAttempts] times and then moves to each of its Fallbacks
 // in turn. Once a chunk has been emitted nothing is retried: the client
 // has seen part of an answer.
-func (s *Service) generate(ctx context.Context, j *job, emit func(string) error) generation {
+func (s *Service) generate(ctx context.Context, j *job, emit func(provider.Delta) error) generation {
 	var g generation
 	tries := 0
 	for _, m := range s.models.chain(j.v.model) {
@@ -62,7 +62,7 @@ func (s *Service) generate(ctx context.Context, j *job, emit func(string) error)
 
 // attempt makes one call under the provider's concurrency limit and the
 // first-token timeout. It reports whether a chunk was emitted.
-func (s *Service) attempt(ctx context.Context, up *upstream, call *provider.Call, emit func(string) error) (provider.Result, bool, error) {
+func (s *Service) attempt(ctx context.Context, up *upstream, call *provider.Call, emit func(provider.Delta) error) (provider.Result, bool, error) {
 	if err := up.acquire(ctx); err != nil {
 		return provider.Result{}, false, fmt.Errorf("chat: wait for %s: %w", up.p.Name(), err)
 	}
@@ -73,12 +73,12 @@ func (s *Service) attempt(ctx context.Context, up *upstream, call *provider.Call
 	timer := time.AfterFunc(s.cfg.FirstTokenTimeout, func() { cancel(errFirstTokenTimeout) })
 	defer timer.Stop()
 	started := false
-	res, err := up.p.Stream(actx, call, func(text string) error {
+	res, err := up.p.Stream(actx, call, func(d provider.Delta) error {
 		if !started {
 			started = true
 			timer.Stop()
 		}
-		return emit(text)
+		return emit(d)
 	})
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errFirstTokenTimeout) {
 		err = &provider.Error{
@@ -119,6 +119,7 @@ func (s *Service) newCall(j *job, m *Model) *provider.Call {
 	if ic := j.req.InferenceConfig; ic != nil {
 		call.Temperature, call.TopP, call.StopSequences = ic.Temperature, ic.TopP, ic.StopSequences
 	}
+	call.Tools = j.req.ToolConfig
 	if g := m.Guardrail; g != nil {
 		call.Guardrail = &provider.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace, StreamProcessingMode: g.StreamProcessingMode}
 	}

@@ -22,6 +22,9 @@ type Reply struct {
 	RetryAfter string
 	// Chunks are the text deltas, in order.
 	Chunks []string
+	// ToolCalls are tool calls the model makes after the text chunks,
+	// in order.
+	ToolCalls []ToolCall
 	// ChunkDelay is the pause before each chunk after the first.
 	ChunkDelay time.Duration
 	// StopReason is the stop reason; "" means end_turn (Bedrock) or stop
@@ -37,6 +40,17 @@ type Reply struct {
 	// Hang, when set, keeps the stream open after the chunks until the
 	// client goes away (for cancellation tests).
 	Hang bool
+}
+
+// ToolCall scripts one tool call of a reply.
+type ToolCall struct {
+	// ID is the call's id (Bedrock toolUseId, OpenAI tool_calls[].id).
+	ID string
+	// Name is the tool's name.
+	Name string
+	// InputChunks are the pieces of the input JSON, streamed in order;
+	// joined they must be a JSON object.
+	InputChunks []string
 }
 
 // Request is one request a fake received.

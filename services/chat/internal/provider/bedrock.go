@@ -92,7 +92,7 @@ func (b *Bedrock) input(call *Call) *bedrockruntime.ConverseStreamInput {
 }
 
 // Stream implements [Provider].
-func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(string) error) (Result, error) {
+func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error) (Result, error) {
 	res := Result{StopReason: StopEndTurn}
 	res.Usage.InputTokens = EstimateInput(call)
 	out, err := b.Client.ConverseStream(ctx, b.input(call))
@@ -114,7 +114,7 @@ loop:
 		case *types.ConverseStreamOutputMemberContentBlockDelta:
 			if d, ok := e.Value.Delta.(*types.ContentBlockDeltaMemberText); ok && d.Value != "" {
 				text.WriteString(d.Value)
-				if emitErr = emit(d.Value); emitErr != nil {
+				if emitErr = emit(Delta{Index: int(aws.ToInt32(e.Value.ContentBlockIndex)), Text: d.Value}); emitErr != nil {
 					break loop
 				}
 			}

@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
 
 // EchoName is the catalog name of the [Echo] provider.
 const EchoName = "echo"
 
-// Echo answers with the text of the last user message, one word per chunk.
-// Its tokenizer is words: input tokens are the words of every system and
-// message text, output tokens the chunks emitted, both exact.
+// Echo answers with the text of the last user message, one word per chunk;
+// a last message holding only tool results is answered with their text.
+// It never calls a tool. Its tokenizer is words: input tokens are the words
+// of every system and message text, tool result and tool input, output
+// tokens the chunks emitted, both exact.
 type Echo struct {
 	// Delay is the pause between chunks (0 = none), for realistic
 	// streaming in development and for cancellation tests.
@@ -33,13 +37,19 @@ func (e *Echo) InputTokens(call *Call) (int64, bool) {
 	for _, m := range call.Messages {
 		for _, b := range m.Content {
 			n += CountWords(b.Text)
+			if u := b.ToolUse; u != nil {
+				n += CountWords(string(u.Input))
+			}
+			for _, t := range resultTexts(b) {
+				n += CountWords(t)
+			}
 		}
 	}
 	return int64(n), true
 }
 
 // Stream implements [Provider].
-func (e *Echo) Stream(ctx context.Context, call *Call, emit func(string) error) (Result, error) {
+func (e *Echo) Stream(ctx context.Context, call *Call, emit func(Delta) error) (Result, error) {
 	in, _ := e.InputTokens(call)
 	res := Result{StopReason: StopEndTurn}
 	res.Usage.InputTokens = in
@@ -67,7 +77,7 @@ func (e *Echo) Stream(ctx context.Context, call *Call, emit func(string) error) 
 			finish()
 			return res, fmt.Errorf("echo: %w", err)
 		}
-		if err := emit(chunk); err != nil {
+		if err := emit(Delta{Text: chunk}); err != nil {
 			finish()
 			return res, fmt.Errorf("echo: emit: %w", err)
 		}
@@ -85,11 +95,32 @@ func lastUserText(call *Call) string {
 		if m.Role != "user" {
 			continue
 		}
-		texts := make([]string, len(m.Content))
-		for j, b := range m.Content {
-			texts[j] = b.Text
+		texts := make([]string, 0, len(m.Content))
+		for _, b := range m.Content {
+			if b.Text != "" {
+				texts = append(texts, b.Text)
+			}
+			texts = append(texts, resultTexts(b)...)
 		}
 		return strings.Join(texts, "\n")
 	}
 	return ""
+}
+
+// resultTexts returns the texts of a tool result block, its JSON pieces as
+// written (nil for other blocks).
+func resultTexts(b bus.ContentBlock) []string {
+	if b.ToolResult == nil {
+		return nil
+	}
+	out := make([]string, 0, len(b.ToolResult.Content))
+	for _, c := range b.ToolResult.Content {
+		if c.Text != "" {
+			out = append(out, c.Text)
+		}
+		if len(c.JSON) > 0 {
+			out = append(out, string(c.JSON))
+		}
+	}
+	return out
 }

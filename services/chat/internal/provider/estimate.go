@@ -1,5 +1,7 @@
 package provider
 
+import "github.com/gatehouse-ai/gatehouse/pkg/bus"
+
 // bytesPerToken is the rule of thumb used to estimate tokens of a provider
 // that reports none: about four bytes of English text per token.
 const bytesPerToken = 4
@@ -10,7 +12,8 @@ func EstimateTokens(text string) int64 {
 	return int64((len(text) + bytesPerToken - 1) / bytesPerToken)
 }
 
-// EstimateInput estimates the input tokens of call (system and messages).
+// EstimateInput estimates the input tokens of call: system, messages
+// (text, tool inputs and results) and tool specifications.
 func EstimateInput(call *Call) int64 {
 	var n int64
 	for _, s := range call.System {
@@ -18,7 +21,38 @@ func EstimateInput(call *Call) int64 {
 	}
 	for _, m := range call.Messages {
 		for _, b := range m.Content {
-			n += EstimateTokens(b.Text)
+			n += int64((BlockBytes(b) + bytesPerToken - 1) / bytesPerToken)
+		}
+	}
+	n += int64((ToolConfigBytes(call.Tools) + bytesPerToken - 1) / bytesPerToken)
+	return n
+}
+
+// BlockBytes is the size of a content block's text, tool input or tool
+// result: what a model reads of it.
+func BlockBytes(b bus.ContentBlock) int {
+	n := len(b.Text)
+	if u := b.ToolUse; u != nil {
+		n += len(u.Name) + len(u.Input)
+	}
+	if r := b.ToolResult; r != nil {
+		for _, c := range r.Content {
+			n += len(c.Text) + len(c.JSON)
+		}
+	}
+	return n
+}
+
+// ToolConfigBytes is the size of the tools' names, descriptions and
+// schemas (0 for nil).
+func ToolConfigBytes(tc *bus.ToolConfig) int {
+	if tc == nil {
+		return 0
+	}
+	n := 0
+	for _, t := range tc.Tools {
+		if t.ToolSpec != nil {
+			n += len(t.ToolSpec.Name) + len(t.ToolSpec.Description) + len(t.ToolSpec.InputSchema.JSON)
 		}
 	}
 	return n

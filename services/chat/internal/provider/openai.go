@@ -119,7 +119,7 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 }
 
 // Stream implements [Provider].
-func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(string) error) (Result, error) {
+func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error) (Result, error) {
 	res := Result{StopReason: StopEndTurn}
 	res.Usage.InputTokens = EstimateInput(call)
 	body, err := o.body(call)
@@ -174,7 +174,7 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(string) error
 		for _, ch := range c.Choices {
 			if ch.Delta.Content != nil && *ch.Delta.Content != "" {
 				out.WriteString(*ch.Delta.Content)
-				if err := emit(*ch.Delta.Content); err != nil {
+				if err := emit(Delta{Text: *ch.Delta.Content}); err != nil {
 					return fmt.Errorf("emit: %w", err)
 				}
 			}

@@ -13,6 +13,9 @@ const (
 	StopSequence      = "stop_sequence"
 	StopGuardrail     = "guardrail_intervened"
 	StopContentFilter = "content_filtered"
+	// StopToolUse ends an answer that calls tools: the caller runs them
+	// and sends their results in the next request.
+	StopToolUse = "tool_use"
 	// StopCancelled is set by chat, never by a provider, when the request
 	// was cancelled.
 	StopCancelled = "cancelled"
@@ -33,6 +36,10 @@ type Call struct {
 	Temperature   *float64
 	TopP          *float64
 	StopSequences []string
+	// Tools, when set, offers the model tools (validated by chat: names
+	// unique, schemas and inputs JSON objects, a choice naming a tool
+	// that exists).
+	Tools *bus.ToolConfig
 	// Guardrail, when set, is applied by providers that support it
 	// (Bedrock).
 	Guardrail *Guardrail
@@ -63,6 +70,22 @@ type Result struct {
 	Usage bus.Usage
 }
 
+// Delta is one piece of a streamed answer: generated text, the start of a
+// tool-use block, or a piece of a tool's input JSON. Exactly one of Text,
+// ToolUse and ToolInput is set.
+type Delta struct {
+	// Index is the content block the piece belongs to. Text is block 0
+	// unless the provider numbers blocks itself (Bedrock).
+	Index int
+	// Text is generated text.
+	Text string
+	// ToolUse opens a tool-use block at Index: the model calls a tool.
+	ToolUse *bus.ToolUseStart
+	// ToolInput is the next piece of the input JSON of the tool-use block
+	// at Index.
+	ToolInput string
+}
+
 // Provider streams model answers. Implementations are safe for concurrent
 // use by many requests.
 type Provider interface {
@@ -71,8 +94,9 @@ type Provider interface {
 	// InputTokens returns the input token count of call, or an estimate
 	// when the provider cannot count exactly (the bool reports which).
 	InputTokens(call *Call) (n int64, exact bool)
-	// Stream runs call, invoking emit for each text chunk in order. It
+	// Stream runs call, invoking emit for each piece of the answer in
+	// order (a tool-use block's start before its input). It
 	// returns when the answer ends, emit fails, or ctx ends; in the last
 	// case the error wraps ctx.Err(). The Result is filled in every case.
-	Stream(ctx context.Context, call *Call, emit func(text string) error) (Result, error)
+	Stream(ctx context.Context, call *Call, emit func(Delta) error) (Result, error)
 }

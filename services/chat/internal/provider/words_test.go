@@ -66,7 +66,7 @@ func TestEchoStream(t *testing.T) {
 	}
 	e := &Echo{}
 	var got []string
-	res, err := e.Stream(context.Background(), call, func(s string) error { got = append(got, s); return nil })
+	res, err := e.Stream(context.Background(), call, func(d Delta) error { got = append(got, d.Text); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestEchoStream(t *testing.T) {
 
 	call.MaxTokens = 2
 	got = nil
-	res, err = e.Stream(context.Background(), call, func(s string) error { got = append(got, s); return nil })
+	res, err = e.Stream(context.Background(), call, func(d Delta) error { got = append(got, d.Text); return nil })
 	if err != nil || res.StopReason != StopMaxTokens || len(got) != 2 || res.Usage.OutputTokens != 2 {
 		t.Fatalf("max tokens: %q %+v %v", got, res, err)
 	}
@@ -87,7 +87,7 @@ func TestEchoStream(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	call.MaxTokens = 10
 	got = nil
-	res, err = e.Stream(ctx, call, func(s string) error { got = append(got, s); cancel(); return nil })
+	res, err = e.Stream(ctx, call, func(d Delta) error { got = append(got, d.Text); cancel(); return nil })
 	if !errors.Is(err, context.Canceled) || len(got) != 1 || res.Usage.OutputTokens != 1 {
 		t.Fatalf("cancel: %q %+v %v", got, res, err)
 	}
