@@ -43,6 +43,13 @@ const (
 	// MaxConversationIDBytes bounds the conversationId a client may send;
 	// it is echoed on every event.
 	MaxConversationIDBytes = 256
+	// MaxTools bounds the tools one request may offer (OpenAI's limit).
+	MaxTools = 128
+	// MaxToolNameBytes bounds a tool's name, which must match
+	// [a-zA-Z0-9_-] (the rule of both Bedrock and OpenAI).
+	MaxToolNameBytes = 64
+	// MaxToolUseIDBytes bounds a toolUseId / tool_call_id.
+	MaxToolUseIDBytes = 128
 	// MaxDeliver is how many times JetStream delivers an INBOUND message:
 	// once. It is the at-most-once rule: JetStream never redelivers a
 	// request, so an asynchronous acknowledgement (no round trip before the
@@ -188,8 +195,9 @@ type Config struct {
 	// MaxMessages bounds the messages of one request. Default
 	// [DefaultMaxMessages].
 	MaxMessages int
-	// MaxInputBytes bounds the total text (system and messages) of one
-	// request. Default [DefaultMaxInputBytes].
+	// MaxInputBytes bounds the total input of one request: system and
+	// message text, tool inputs and results, and tool specifications.
+	// Default [DefaultMaxInputBytes].
 	MaxInputBytes int
 	// MaxOutputTokens caps inferenceConfig.maxTokens for every model on
 	// top of each model's own MaxTokens; 0 means the model's MaxTokens.

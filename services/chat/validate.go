@@ -62,17 +62,33 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 			return validated{}, invalid("messages[%d].content is empty", i)
 		}
 		for j, b := range m.Content {
+			if b.ToolUse != nil || b.ToolResult != nil {
+				n, rerr := validateBlock(m, i, j)
+				if rerr != nil {
+					return validated{}, rerr
+				}
+				size += n
+				continue
+			}
 			if strings.TrimSpace(b.Text) == "" {
 				return validated{}, invalid("messages[%d].content[%d].text is empty", i, j)
 			}
 			size += len(b.Text)
 		}
 	}
+	toolBytes, rerr := validateTools(req.ToolConfig, req.HasToolBlocks())
+	if rerr != nil {
+		return validated{}, rerr
+	}
+	size += toolBytes
+	if rerr := validateToolTurns(req.Messages); rerr != nil {
+		return validated{}, rerr
+	}
 	if last := len(req.Messages) - 1; req.Messages[last].Role != roleUser {
 		return validated{}, invalid("messages[%d].role is %q; the last message must be from %q", last, req.Messages[last].Role, roleUser)
 	}
 	if size > s.cfg.MaxInputBytes {
-		return validated{}, invalid("input text is %d bytes, more than the limit of %d", size, s.cfg.MaxInputBytes)
+		return validated{}, invalid("input (text, tool inputs and results, tool specifications) is %d bytes, more than the limit of %d", size, s.cfg.MaxInputBytes)
 	}
 
 	if req.ModelID == "" {
@@ -103,7 +119,7 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 		}
 	}
 	if model.ContextWindow > 0 {
-		n, _ := s.upstreams[model.Provider].p.InputTokens(&provider.Call{System: systemTexts(req.System), Messages: req.Messages})
+		n, _ := s.upstreams[model.Provider].p.InputTokens(&provider.Call{System: systemTexts(req.System), Messages: req.Messages, Tools: req.ToolConfig})
 		if in := int(n); in+v.maxTokens > model.ContextWindow {
 			return validated{}, invalid("input (about %d tokens) plus maxTokens (%d) exceeds the context window of %d tokens of model %s", in, v.maxTokens, model.ContextWindow, model.ID)
 		}
