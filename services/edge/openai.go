@@ -276,6 +276,13 @@ type oaAnswer struct {
 	text    strings.Builder
 	finish  string
 	usage   oaUsage
+	// calls are the tool calls so far, in the order they started; a
+	// call's index in it is its OpenAI tool_calls index.
+	calls []oaToolCall
+	// args holds the arguments of calls of a non-streamed answer.
+	args [][]byte
+	// callOf maps a content block index to its index in calls.
+	callOf map[int]int
 }
 
 // run reads events until the answer ends. It reports false when the
@@ -328,6 +335,10 @@ func (a *oaAnswer) on(ev *bus.Event) (done, ok bool) {
 	case ev.MessageStart != nil:
 		// The role chunk waits for the first token, so that a failure
 		// before it (throttling after retries) still gets its status.
+	case ev.ContentBlockStart != nil:
+		return false, a.toolStart(ev.ContentBlockStart)
+	case ev.ContentBlockDelta != nil && ev.ContentBlockDelta.Delta.ToolUse != nil:
+		return false, a.toolInput(ev.ContentBlockDelta.ContentBlockIndex, ev.ContentBlockDelta.Delta.ToolUse.Input)
 	case ev.ContentBlockDelta != nil:
 		t := ev.ContentBlockDelta.Delta.Text
 		if a.stream {
@@ -347,15 +358,57 @@ func (a *oaAnswer) on(ev *bus.Event) (done, ok bool) {
 	return false, true
 }
 
+// toolStart handles the start of a tool-use block: a new tool call.
+func (a *oaAnswer) toolStart(st *bus.ContentBlockStart) bool {
+	u := st.Start.ToolUse
+	if u == nil {
+		return true // a kind of block this API does not carry
+	}
+	if a.callOf == nil {
+		a.callOf = make(map[int]int)
+	}
+	k := len(a.calls)
+	a.callOf[st.ContentBlockIndex] = k
+	a.calls = append(a.calls, oaToolCall{ID: u.ToolUseID, Type: "function", Function: oaFunctionCall{Name: u.Name}})
+	if !a.stream {
+		a.args = append(a.args, nil)
+		return true
+	}
+	return a.opening() && a.chunk(oaDelta{ToolCalls: []oaToolCallDelta{{
+		Index: k, ID: u.ToolUseID, Type: "function", Function: oaFunctionCallDelta{Name: u.Name},
+	}}}, nil, nil)
+}
+
+// toolInput handles a piece of a tool call's arguments.
+func (a *oaAnswer) toolInput(block int, input string) bool {
+	k, ok := a.callOf[block]
+	if !ok {
+		a.s.log.Warn("openai: tool input for a block that never started", "request_id", a.reqID, "block", block)
+		return true
+	}
+	if !a.stream {
+		a.args[k] = append(a.args[k], input...)
+		return true
+	}
+	return a.chunk(oaDelta{ToolCalls: []oaToolCallDelta{{Index: k, Function: oaFunctionCallDelta{Arguments: input}}}}, nil, nil)
+}
+
 // end completes the response.
 func (a *oaAnswer) end() bool {
 	if !a.stream {
 		if a.finish == "" {
 			a.finish = "stop"
 		}
+		for k := range a.calls {
+			a.calls[k].Function.Arguments = string(a.args[k])
+		}
+		msg := oaMessage{Role: "assistant", ToolCalls: a.calls}
+		if text := a.text.String(); text != "" || len(a.calls) == 0 {
+			msg.Content = &text
+		}
 		writeJSON(a.w, http.StatusOK, oaCompletion{
 			ID: "chatcmpl-" + a.reqID, Object: "chat.completion", Created: a.created, Model: a.model,
-			Choices: []oaChoice{{Message: oaMessage{Role: "assistant", Content: a.text.String()}, FinishReason: a.finish}},
+			Choices: []oaChoice{{Message: msg, FinishReason: a.finish}},
 			Usage:   a.usage,
 		})
 		return true

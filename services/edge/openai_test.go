@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,33 @@ func TestOpenAITranslate(t *testing.T) {
 				{Role: "assistant", Content: []bus.ContentBlock{{Text: "d"}}},
 				{Role: "user", Content: []bus.ContentBlock{{Text: "e"}}},
 			}, InferenceConfig: &bus.InferenceConfig{MaxTokens: 7, Temperature: ptr(0.3), StopSequences: []string{"END"}}}},
+		{"tools, a call and its results", `{"model":"m","messages":[{"role":"user","content":"weather in Paris and Rome?"},
+			{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}},
+				{"id":"c2","type":"function","function":{"name":"now","arguments":""}}]},
+			{"role":"tool","tool_call_id":"c1","content":"18 C"},{"role":"tool","tool_call_id":"c2","content":[{"type":"text","text":"12:00"}]},
+			{"role":"user","content":"and tomorrow?"}],
+			"tools":[{"type":"function","function":{"name":"get_weather","description":"Weather of a city","parameters":{"type":"object","properties":{"city":{"type":"string"}}},"strict":true}},
+				{"type":"function","function":{"name":"now"}}],
+			"tool_choice":{"type":"function","function":{"name":"now"}},"parallel_tool_calls":false,"response_format":{"type":"text"},"logprobs":false,"modalities":["text"]}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{
+				{Role: "user", Content: []bus.ContentBlock{{Text: "weather in Paris and Rome?"}}},
+				{Role: "assistant", Content: []bus.ContentBlock{
+					{ToolUse: &bus.ToolUseBlock{ToolUseID: "c1", Name: "get_weather", Input: json.RawMessage(`{"city": "Paris"}`)}},
+					{ToolUse: &bus.ToolUseBlock{ToolUseID: "c2", Name: "now", Input: json.RawMessage(`{}`)}},
+				}},
+				{Role: "user", Content: []bus.ContentBlock{
+					{ToolResult: &bus.ToolResultBlock{ToolUseID: "c1", Content: []bus.ToolResultContent{{Text: "18 C"}}}},
+					{ToolResult: &bus.ToolResultBlock{ToolUseID: "c2", Content: []bus.ToolResultContent{{Text: "12:00"}}}},
+					{Text: "and tomorrow?"},
+				}},
+			}, ToolConfig: &bus.ToolConfig{Tools: []bus.Tool{
+				{ToolSpec: &bus.ToolSpec{Name: "get_weather", Description: "Weather of a city", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}}},
+				{ToolSpec: &bus.ToolSpec{Name: "now", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{}}`)}}},
+			}, ToolChoice: &bus.ToolChoice{Tool: &bus.SpecificTool{Name: "now"}}}}},
+		{"tool choice modes", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required"}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
+				ToolConfig: &bus.ToolConfig{Tools: []bus.Tool{{ToolSpec: &bus.ToolSpec{Name: "f", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{}}`)}}}},
+					ToolChoice: &bus.ToolChoice{Any: &struct{}{}}}}},
 		{"max_completion_tokens wins, stop array", `{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9,"stop":["a","b"],"n":1}`,
 			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
 				InferenceConfig: &bus.InferenceConfig{MaxTokens: 9, StopSequences: []string{"a", "b"}}}},
@@ -59,7 +87,28 @@ func TestOpenAITranslate(t *testing.T) {
 		{`{"messages":[{"role":"user","content":"x"}]}`, "model"},
 		{`{"model":"m","messages":[]}`, "messages"},
 		{`{"model":"m","messages":[{"role":"system","content":"only system"}]}`, "messages"},
-		{`{"model":"m","messages":[{"role":"tool","content":"x"}]}`, "messages[0].role"},
+		{`{"model":"m","messages":[{"role":"tool","content":"x"}]}`, "messages[0].tool_call_id"},
+		{`{"model":"m","messages":[{"role":"function","content":"x"}]}`, "messages[0].role"},
+		{`{"model":"m","messages":[{"role":"user","content":"x","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]}`, "messages[0].tool_calls"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"f"}}]}]}`, "messages[1].tool_calls[0].id"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{}}]}]}`, "messages[1].tool_calls[0].function.name"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":"}}]}]}`, "messages[1].tool_calls[0].function.arguments"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, "messages[1].tool_calls[0].function.arguments"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"custom","function":{"name":"f"}}]}]}`, "messages[1].tool_calls[0].type"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"auto"}`, "tool_choice"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"web_search"}]}`, "tools[0].type"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"description":"d"}}]}`, "tools[0].function.name"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":"x"}}]}`, "tools[0].function.parameters"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"sometimes"}`, "tool_choice"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}`, "tool_choice.function.name"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}`, "response_format"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"a","schema":{}}}}`, "response_format"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true}`, "logprobs"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":3}`, "top_logprobs"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"functions":[{"name":"f"}]}`, "functions"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"function_call":"auto"}`, "function_call"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"audio":{"voice":"alloy","format":"wav"}}`, "audio"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"modalities":["text","audio"]}`, "modalities"},
 		{`{"model":"m","messages":[{"role":"user","content":null}]}`, "messages[0].content"},
 		{`{"model":"m","messages":[{"role":"user","content":"  "}]}`, "messages[0].content"},
 		{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, "messages[0].content[0].type"},
@@ -184,6 +233,22 @@ func TestOpenAIHandler(t *testing.T) {
 		case "guardrail":
 			evs := answerEvents("blocked")[:2]
 			return append(evs, bus.Event{Seq: 2, Error: &bus.ErrorEvent{Type: bus.ErrTypeGuardrailIntervened, Message: "blocked"}})
+		case "tools", "tools only":
+			evs := []bus.Event{{MessageStart: &bus.MessageStart{Role: "assistant"}}}
+			if req.Messages[0].Content[0].Text == "tools" {
+				evs = append(evs, bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{Text: "Let me check."}}})
+			}
+			start := func(i int, id, name string) bus.Event {
+				return bus.Event{ContentBlockStart: &bus.ContentBlockStart{ContentBlockIndex: i, Start: bus.BlockStart{ToolUse: &bus.ToolUseStart{ToolUseID: id, Name: name}}}}
+			}
+			input := func(i int, s string) bus.Event {
+				return bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{ContentBlockIndex: i, Delta: bus.Delta{ToolUse: &bus.ToolUseDelta{Input: s}}}}
+			}
+			evs = append(evs, start(1, "c1", "get_weather"), input(1, `{"city":`), input(1, `"Paris"}`), start(2, "c2", "now"), input(2, `{}`),
+				bus.Event{ContentBlockStop: &bus.ContentBlockStop{ContentBlockIndex: 1}}, bus.Event{ContentBlockStop: &bus.ContentBlockStop{ContentBlockIndex: 2}},
+				bus.Event{MessageStop: &bus.MessageStop{StopReason: "tool_use"}},
+				bus.Event{Metadata: &bus.Metadata{Usage: bus.Usage{InputTokens: 9, OutputTokens: 12, TotalTokens: 21}}})
+			return numbered(evs...)
 		case "midstream":
 			evs := answerEvents("a", "b")[:3]
 			return append(evs, bus.Event{Seq: 3, Error: &bus.ErrorEvent{Type: bus.ErrTypeUpstreamThrottled, Message: "slow down"}})
@@ -203,7 +268,7 @@ func TestOpenAIHandler(t *testing.T) {
 		t.Fatalf("status %d err %v", resp.StatusCode, err)
 	}
 	resp.Body.Close()
-	if c.Choices[0].Message.Content != "Hello" || c.Choices[0].FinishReason != "length" || c.Usage.TotalTokens != 5 || c.ID != "chatcmpl-"+resp.Header.Get("X-Request-Id") {
+	if c.Choices[0].Message.Content == nil || *c.Choices[0].Message.Content != "Hello" || c.Choices[0].FinishReason != "length" || c.Usage.TotalTokens != 5 || c.ID != "chatcmpl-"+resp.Header.Get("X-Request-Id") {
 		t.Fatalf("completion %+v", c)
 	}
 
@@ -223,6 +288,58 @@ func TestOpenAIHandler(t *testing.T) {
 		!strings.Contains(lines[1], `"content":"Hel"`) || !strings.Contains(lines[3], `"finish_reason":"length"`) ||
 		!strings.Contains(lines[4], `"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}`) {
 		t.Fatalf("stream:\n%s", strings.Join(lines, "\n"))
+	}
+
+	// Tool calls, streamed: OpenAI's tool_calls deltas, exact lines.
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","stream":true,"messages":[{"role":"user","content":"tools"}]}`)
+	lines = lines[:0]
+	sc = bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	wantDeltas := []string{
+		`{"role":"assistant","content":""}`,
+		`{"content":"Let me check."}`,
+		`{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"get_weather","arguments":""}}]}`,
+		`{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}`,
+		`{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]}`,
+		`{"tool_calls":[{"index":1,"id":"c2","type":"function","function":{"name":"now","arguments":""}}]}`,
+		`{"tool_calls":[{"index":1,"function":{"arguments":"{}"}}]}`,
+		`{},"logprobs":null,"finish_reason":"tool_calls"`,
+	}
+	if len(lines) != len(wantDeltas)+1 || lines[len(lines)-1] != "data: [DONE]" {
+		t.Fatalf("tool stream:\n%s", strings.Join(lines, "\n"))
+	}
+	for i, d := range wantDeltas {
+		if !strings.Contains(lines[i], `"delta":`+d) {
+			t.Fatalf("tool stream line %d:\n%s\nwant delta %s", i, lines[i], d)
+		}
+	}
+	// Tool calls, not streamed: message.tool_calls, content null when
+	// the answer has no text.
+	for _, prompt := range []string{"tools", "tools only"} {
+		resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"`+prompt+`"}]}`)
+		raw, _ := io.ReadAll(resp.Body)
+		var tc oaCompletion
+		if err := json.Unmarshal(raw, &tc); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", prompt, resp.StatusCode, raw)
+		}
+		msg := tc.Choices[0].Message
+		wantCalls := []oaToolCall{
+			{ID: "c1", Type: "function", Function: oaFunctionCall{Name: "get_weather", Arguments: `{"city":"Paris"}`}},
+			{ID: "c2", Type: "function", Function: oaFunctionCall{Name: "now", Arguments: `{}`}},
+		}
+		if g, w := fmt.Sprint(msg.ToolCalls), fmt.Sprint(wantCalls); g != w || tc.Choices[0].FinishReason != "tool_calls" {
+			t.Fatalf("%s: tool calls %s finish %s, want %s", prompt, g, tc.Choices[0].FinishReason, w)
+		}
+		if prompt == "tools" && (msg.Content == nil || *msg.Content != "Let me check.") {
+			t.Fatalf("%s: content %s", prompt, raw)
+		}
+		if prompt == "tools only" && !strings.Contains(string(raw), `"content":null`) {
+			t.Fatalf("%s: content not null: %s", prompt, raw)
+		}
 	}
 
 	// Quota refusal: 429 with Retry-After.
@@ -246,7 +363,7 @@ func TestOpenAIHandler(t *testing.T) {
 	}
 	// A guardrail intervention is finish_reason content_filter.
 	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"guardrail"}]}`)
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != 200 || c.Choices[0].FinishReason != "content_filter" || c.Choices[0].Message.Content != "blocked" {
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != 200 || c.Choices[0].FinishReason != "content_filter" || c.Choices[0].Message.Content == nil || *c.Choices[0].Message.Content != "blocked" {
 		t.Fatalf("guardrail: %d %+v %v", resp.StatusCode, c, err)
 	}
 	// Bad credentials, bad JSON, too big.

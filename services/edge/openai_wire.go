@@ -18,7 +18,8 @@ const (
 
 // oaChatRequest is the subset of OpenAI's chat completion request the
 // edge understands. Unknown fields are ignored, as OpenAI-compatible
-// servers commonly do.
+// servers commonly do, except those listed in [unsupportedParams], whose
+// answer would silently differ from what the caller asked for.
 type oaChatRequest struct {
 	Model               string            `json:"model"`
 	Messages            []oaInMessage     `json:"messages"`
@@ -31,6 +32,60 @@ type oaChatRequest struct {
 	Stream              bool              `json:"stream"`
 	StreamOptions       *oaStreamOptions  `json:"stream_options"`
 	Metadata            map[string]string `json:"metadata"`
+	Tools               []oaTool          `json:"tools"`
+	ToolChoice          json.RawMessage   `json:"tool_choice"`
+	// ParallelToolCalls is accepted; models that call several tools at
+	// once may still do so when it is false.
+	ParallelToolCalls *bool `json:"parallel_tool_calls"`
+
+	// Parameters refused when set (see unsupportedParams).
+	ResponseFormat json.RawMessage `json:"response_format"`
+	Logprobs       *bool           `json:"logprobs"`
+	TopLogprobs    *int            `json:"top_logprobs"`
+	Functions      json.RawMessage `json:"functions"`
+	FunctionCall   json.RawMessage `json:"function_call"`
+	Audio          json.RawMessage `json:"audio"`
+	Modalities     []string        `json:"modalities"`
+}
+
+// unsupportedParams refuses parameters that ask for a kind of answer
+// Gatehouse does not produce, rather than ignore them and answer
+// differently: JSON modes, log probabilities, audio, the legacy function
+// fields (tools replace them).
+func (r *oaChatRequest) unsupportedParams() *apiError {
+	set := func(raw json.RawMessage) bool {
+		raw = bytes.TrimSpace(raw)
+		return len(raw) > 0 && string(raw) != "null"
+	}
+	if set(r.ResponseFormat) {
+		var rf struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(r.ResponseFormat, &rf) != nil || rf.Type != "text" {
+			return badParam("response_format", "response_format %s is not supported; only {\"type\":\"text\"} is. Describe the JSON you want in the prompt, or offer a tool whose parameters are the schema", bytes.TrimSpace(r.ResponseFormat))
+		}
+	}
+	if r.Logprobs != nil && *r.Logprobs {
+		return badParam("logprobs", "logprobs is not supported")
+	}
+	if r.TopLogprobs != nil && *r.TopLogprobs > 0 {
+		return badParam("top_logprobs", "top_logprobs is not supported")
+	}
+	if set(r.Functions) {
+		return badParam("functions", "functions is not supported; declare them in tools as {\"type\":\"function\",\"function\":{...}}")
+	}
+	if set(r.FunctionCall) {
+		return badParam("function_call", "function_call is not supported; use tool_choice")
+	}
+	if set(r.Audio) {
+		return badParam("audio", "audio output is not supported")
+	}
+	for _, m := range r.Modalities {
+		if m != "text" {
+			return badParam("modalities", "modalities %q is not supported; only text is", m)
+		}
+	}
+	return nil
 }
 
 type oaStreamOptions struct {
@@ -38,8 +93,10 @@ type oaStreamOptions struct {
 }
 
 type oaInMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	ToolCalls  []oaToolCall    `json:"tool_calls"`
+	ToolCallID string          `json:"tool_call_id"`
 }
 
 type oaPart struct {
@@ -79,31 +136,63 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 	if r.N != nil && *r.N != 1 {
 		return out, badParam("n", "n is %d; only 1 is supported", *r.N)
 	}
+	if aerr := r.unsupportedParams(); aerr != nil {
+		return out, aerr
+	}
 	if len(r.Messages) == 0 {
 		return out, badParam("messages", "messages is empty: at least one message is required")
 	}
+	tools, aerr := toToolConfig(r.Tools, r.ToolChoice)
+	if aerr != nil {
+		return out, aerr
+	}
+	out.ToolConfig = tools
+	add := func(role string, blocks []bus.ContentBlock) {
+		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
+			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
+		} else {
+			out.Messages = append(out.Messages, bus.Message{Role: role, Content: blocks})
+		}
+	}
 	for i, m := range r.Messages {
-		texts, aerr := contentTexts(m.Content, i)
-		if aerr != nil {
-			return out, aerr
+		if len(m.ToolCalls) > 0 && m.Role != "assistant" {
+			return out, badParam(fmt.Sprintf("messages[%d].tool_calls", i), "messages[%d].tool_calls is only allowed in assistant messages", i)
 		}
 		switch m.Role {
 		case "system", "developer":
+			texts, aerr := contentTexts(m.Content, i)
+			if aerr != nil {
+				return out, aerr
+			}
 			for _, t := range texts {
 				out.System = append(out.System, bus.ContentBlock{Text: t})
 			}
 		case "user", "assistant":
-			blocks := make([]bus.ContentBlock, len(texts))
+			var texts []string
+			if m.Role == "assistant" && len(m.ToolCalls) > 0 && isEmptyContent(m.Content) {
+				// An assistant turn that only calls tools has no content.
+			} else if texts, aerr = contentTexts(m.Content, i); aerr != nil {
+				return out, aerr
+			}
+			blocks := make([]bus.ContentBlock, len(texts), len(texts)+len(m.ToolCalls))
 			for j, t := range texts {
 				blocks[j] = bus.ContentBlock{Text: t}
 			}
-			if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == m.Role {
-				out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
-			} else {
-				out.Messages = append(out.Messages, bus.Message{Role: m.Role, Content: blocks})
+			uses, aerr := toolUseBlocks(m.ToolCalls, i)
+			if aerr != nil {
+				return out, aerr
 			}
+			add(m.Role, append(blocks, uses...))
+		case "tool":
+			b, aerr := toolResultBlock(m, i)
+			if aerr != nil {
+				return out, aerr
+			}
+			// Tool results travel in the user turn that follows the
+			// assistant's calls (Converse's shape).
+			add("user", []bus.ContentBlock{b})
 		default:
-			return out, badParam(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not supported; use system, developer, user or assistant", i, m.Role)
+			return out, badParam(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not supported; use system, developer, user, assistant or tool", i, m.Role)
 		}
 	}
 	if len(out.Messages) == 0 {
@@ -134,6 +223,12 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 		out.InferenceConfig = ic
 	}
 	return out, nil
+}
+
+// isEmptyContent reports whether content is absent, null or "".
+func isEmptyContent(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null" || string(raw) == `""`
 }
 
 // contentTexts reads a message's content: a string or an array of text
@@ -181,6 +276,8 @@ func finishReason(stop string) string {
 		return "length"
 	case "guardrail_intervened", "content_filtered":
 		return "content_filter"
+	case "tool_use":
+		return "tool_calls"
 	}
 	return "stop"
 }
@@ -193,8 +290,9 @@ type oaUsage struct {
 }
 
 type oaDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string            `json:"role,omitempty"`
+	Content   *string           `json:"content,omitempty"`
+	ToolCalls []oaToolCallDelta `json:"tool_calls,omitempty"`
 }
 
 type oaChunkChoice struct {
@@ -215,9 +313,11 @@ type oaChunk struct {
 }
 
 type oaMessage struct {
-	Role    string  `json:"role"`
-	Content string  `json:"content"`
-	Refusal *string `json:"refusal"`
+	Role string `json:"role"`
+	// Content is null when the answer only calls tools.
+	Content   *string      `json:"content"`
+	Refusal   *string      `json:"refusal"`
+	ToolCalls []oaToolCall `json:"tool_calls,omitempty"`
 }
 
 type oaChoice struct {
