@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,47 @@ func TestBedrockThroughTheAPI(t *testing.T) {
 	// "partial text" is 12 bytes: 3 estimated output tokens.
 	if len(rows) != 1 || rows[0].ModelID != "claude" || rows[0].Status != bus.UsageStatusError || rows[0].OutputTokens != 3 {
 		t.Fatalf("ledger %+v", rows)
+	}
+
+	// Tool use: tool_choice "required" is Converse's {"any":{}}; the
+	// streamed toolUse block reaches the SDK as a tool call; its result
+	// goes back as a toolResult block after the assistant's toolUse.
+	fake.Push(providertest.Reply{
+		ToolCalls: []providertest.ToolCall{{ID: "tooluse_1", Name: "get_weather", InputChunks: []string{`{"city"`, `:"Oslo"}`}}},
+		Usage:     &providertest.Usage{InputTokens: 50, OutputTokens: 20},
+	})
+	params = userParams("claude", "weather in Oslo?")
+	params.Tools = []openai.ChatCompletionToolUnionParam{weatherTool()}
+	params.ToolChoice = openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("required")}
+	stream = client.Chat.Completions.NewStreaming(ctx, params)
+	acc = openai.ChatCompletionAccumulator{}
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	calls := acc.Choices[0].Message.ToolCalls
+	if len(calls) != 1 || calls[0].ID != "tooluse_1" || calls[0].Function.Name != "get_weather" || calls[0].Function.Arguments != `{"city":"Oslo"}` ||
+		acc.Choices[0].FinishReason != "tool_calls" || acc.Choices[0].Message.Content != "" {
+		t.Fatalf("tool call %+v finish %q", acc.Choices[0].Message, acc.Choices[0].FinishReason)
+	}
+	reqs := fake.Requests()
+	tcfg, _ := json.Marshal(reqs[len(reqs)-1].Body["toolConfig"])
+	if want := `{"toolChoice":{"any":{}},"tools":[{"toolSpec":{"description":"Current weather of a city","inputSchema":{"json":{"properties":{"city":{"type":"string"}},"required":["city"],"type":"object"}},"name":"get_weather"}}]}`; string(tcfg) != want {
+		t.Fatalf("upstream toolConfig\n got %s\nwant %s", tcfg, want)
+	}
+	follow := userParams("claude", "weather in Oslo?")
+	follow.Tools = params.Tools
+	follow.Messages = append(follow.Messages, acc.Choices[0].Message.ToParam(), openai.ToolMessage("-3 C, snow", "tooluse_1"))
+	resp, err := client.Chat.Completions.New(ctx, follow)
+	if err != nil || resp.Choices[0].Message.Content != "from the backup" {
+		t.Fatalf("after the tool result: %+v %v", resp, err)
+	}
+	reqs = fake.Requests()
+	msgs, _ := json.Marshal(reqs[len(reqs)-1].Body["messages"])
+	if want := `[{"content":[{"text":"weather in Oslo?"}],"role":"user"},{"content":[{"toolUse":{"input":{"city":"Oslo"},"name":"get_weather","toolUseId":"tooluse_1"}}],"role":"assistant"},` +
+		`{"content":[{"toolResult":{"content":[{"text":"-3 C, snow"}],"toolUseId":"tooluse_1"}}],"role":"user"}]`; string(msgs) != want {
+		t.Fatalf("upstream messages\n got %s\nwant %s", msgs, want)
 	}
 }

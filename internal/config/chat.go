@@ -38,6 +38,15 @@ type Chat struct {
 	// every lookup asks the cache service. 0 means 1,048,576 (about 36 MiB
 	// when full); -1 turns the index off; at most 67,108,864.
 	CacheIndexMaxKeys int `yaml:"cache_index_max_keys"`
+	// MaxMessages bounds the messages of one request. 0 means 200.
+	MaxMessages int `yaml:"max_messages"`
+	// MaxInputBytes bounds one request's input: system and message text,
+	// tool inputs and results, and tool specifications. 0 means 524288
+	// (512 KiB).
+	MaxInputBytes int `yaml:"max_input_bytes"`
+	// MaxOutputTokens caps every request's output tokens on top of each
+	// model's max_tokens. 0 means each model's max_tokens.
+	MaxOutputTokens int `yaml:"max_output_tokens"`
 }
 
 // ChatProvider is one upstream.
@@ -125,6 +134,15 @@ func (c Chat) validate() []error {
 	}
 	if c.CacheIndexMaxKeys < -1 || c.CacheIndexMaxKeys > 1<<26 {
 		errs = append(errs, fmt.Errorf("chat.cache_index_max_keys: %d must be -1 (off), 0 (default 1048576) or up to 67108864", c.CacheIndexMaxKeys))
+	}
+	if c.MaxMessages < 0 {
+		errs = append(errs, errors.New("chat.max_messages: must not be negative (0 means 200)"))
+	}
+	if c.MaxInputBytes < 0 {
+		errs = append(errs, errors.New("chat.max_input_bytes: must not be negative (0 means 524288)"))
+	}
+	if c.MaxOutputTokens < 0 {
+		errs = append(errs, errors.New("chat.max_output_tokens: must not be negative (0 means each model's max_tokens)"))
 	}
 	if c.AuthzTimeout < 0 {
 		errs = append(errs, errors.New("chat.authz_timeout: must not be negative (0 means 1s)"))

@@ -27,6 +27,9 @@ func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 		FirstTokenTimeout: c.FirstTokenTimeout,
 		AuthzTimeout:      c.AuthzTimeout,
 		CacheIndexMaxKeys: c.CacheIndexMaxKeys,
+		MaxMessages:       c.MaxMessages,
+		MaxInputBytes:     c.MaxInputBytes,
+		MaxOutputTokens:   c.MaxOutputTokens,
 	}
 	for _, p := range c.Providers {
 		out.Providers = append(out.Providers, chat.ProviderConfig{
