@@ -35,7 +35,10 @@ const maxErrorBodyBytes = 64 << 10
 // mapped to OpenAI's (any is "required"). In the conversation, toolUse
 // blocks become the assistant message's tool_calls and each toolResult
 // block a "tool" message; OpenAI has no status for a tool result, so an
-// error result's content starts with "error: ".
+// error result's content starts with "error: ". Streamed tool_calls become
+// tool-use blocks 1, 2, ... (text is block 0): a start with the call's id
+// and name, then its arguments as they come; a fragment of no call is an
+// upstream error. Estimated output tokens count tool names and arguments.
 type OpenAI struct {
 	// ProviderName is what [OpenAI.Name] returns (the catalog name).
 	ProviderName string
@@ -131,12 +134,65 @@ type oaError struct {
 type oaChunk struct {
 	Choices []struct {
 		Delta struct {
-			Content *string `json:"content"`
+			Content   *string           `json:"content"`
+			ToolCalls []oaToolCallDelta `json:"tool_calls"`
 		} `json:"delta"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *oaUsage `json:"usage"`
 	Error *oaError `json:"error"`
+}
+
+// oaToolCallDelta is a fragment of a streamed tool call: the first of a
+// call carries its id and name, the others pieces of its arguments (some
+// servers send them all in one).
+type oaToolCallDelta struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// oaCalls numbers the tool calls of a stream as content blocks 1, 2, ...
+// in the order they open; for OpenAI's tool_calls indexes 0, 1, ... that
+// is index+1. A fragment opens a call when its index has none, or when it
+// carries an id other than that of the call open at its index (proxies
+// that put parallel calls all at index 0 do that); any other fragment
+// continues the call open at its index.
+type oaCalls struct {
+	byIndex map[int]oaCall // allocated at the first call
+	n       int            // calls opened
+}
+
+// oaCall is a tool call open at a tool_calls index.
+type oaCall struct {
+	id    string
+	block int
+}
+
+// errOrphanFragment is an upstream tool call fragment that continues no
+// call.
+var errOrphanFragment = errors.New("tool call fragment continues no call")
+
+// add returns the block of fragment f and, when f opens a call, the call's
+// start. A fragment that would open a call without an id or a name is
+// [errOrphanFragment].
+func (c *oaCalls) add(f *oaToolCallDelta) (block int, start *bus.ToolUseStart, err error) {
+	cur, ok := c.byIndex[f.Index]
+	if ok && (f.ID == "" || cur.id == "" || f.ID == cur.id) {
+		return cur.block, nil, nil
+	}
+	if f.ID == "" && f.Function.Name == "" {
+		return 0, nil, fmt.Errorf("%w: index %d has no call open and the fragment has no id or name", errOrphanFragment, f.Index)
+	}
+	if c.byIndex == nil {
+		c.byIndex = make(map[int]oaCall)
+	}
+	c.n++
+	c.byIndex[f.Index] = oaCall{id: f.ID, block: c.n}
+	return c.n, &bus.ToolUseStart{ToolUseID: f.ID, Name: f.Function.Name}, nil
 }
 
 // body encodes the upstream request of call.
@@ -307,7 +363,8 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error)
 		return res, o.httpError(resp)
 	}
 
-	var out strings.Builder
+	outBytes := 0 // of text, tool names and arguments: the estimate's base
+	var calls oaCalls
 	var usage *oaUsage
 	streamErr := readSSE(resp.Body, func(data []byte) error {
 		if string(data) == "[DONE]" {
@@ -329,9 +386,28 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error)
 		}
 		for _, ch := range c.Choices {
 			if ch.Delta.Content != nil && *ch.Delta.Content != "" {
-				out.WriteString(*ch.Delta.Content)
+				outBytes += len(*ch.Delta.Content)
 				if err := emit(Delta{Text: *ch.Delta.Content}); err != nil {
 					return fmt.Errorf("emit: %w", err)
+				}
+			}
+			for i := range ch.Delta.ToolCalls {
+				f := &ch.Delta.ToolCalls[i]
+				block, start, err := calls.add(f)
+				if err != nil {
+					return o.fail(KindUpstream, 0, err.Error(), err)
+				}
+				if start != nil {
+					outBytes += len(start.Name)
+					if err := emit(Delta{Index: block, ToolUse: start}); err != nil {
+						return fmt.Errorf("emit: %w", err)
+					}
+				}
+				if a := f.Function.Arguments; a != "" {
+					outBytes += len(a)
+					if err := emit(Delta{Index: block, ToolInput: a}); err != nil {
+						return fmt.Errorf("emit: %w", err)
+					}
 				}
 			}
 			if ch.FinishReason != nil {
@@ -347,7 +423,7 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error)
 			res.CachedInputTokens = d.CachedTokens
 		}
 	} else {
-		res.Usage.OutputTokens = EstimateTokens(out.String())
+		res.Usage.OutputTokens = int64((outBytes + bytesPerToken - 1) / bytesPerToken)
 		res.Usage.Estimated = true
 	}
 	res.Usage.TotalTokens = res.Usage.InputTokens + res.Usage.OutputTokens
@@ -371,6 +447,8 @@ func finishToStop(r string) string {
 		return StopMaxTokens
 	case "content_filter":
 		return StopContentFilter
+	case "tool_calls", "function_call": // function_call: the legacy functions API
+		return StopToolUse
 	}
 	return StopEndTurn
 }

@@ -1,9 +1,16 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
@@ -135,10 +142,10 @@ func collect(t *testing.T, o *OpenAI, call *Call) ([]Delta, Result, error) {
 	return got, res, err
 }
 
-// TestOpenAIToolsRequest runs a conversation with tool calls and results
-// through the fake server, once per tool choice, and checks the body it
-// received.
-func TestOpenAIToolsRequest(t *testing.T) {
+// TestOpenAITools runs a conversation with tool calls and results through
+// the fake server, once per tool choice, and checks the body it received
+// and what was emitted of an answer with text and two tool calls.
+func TestOpenAITools(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
@@ -154,11 +161,39 @@ func TestOpenAIToolsRequest(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			fake := providertest.NewOpenAI(providertest.Reply{Chunks: []string{"It is sunny."}, Usage: &providertest.Usage{InputTokens: 50, OutputTokens: 4}})
+			fake := providertest.NewOpenAI(providertest.Reply{
+				Chunks: []string{"Checking", " both."},
+				ToolCalls: []providertest.ToolCall{
+					{ID: "call_a", Name: "get_weather", InputChunks: []string{`{"ci`, `ty":"Par`, `is"}`}},
+					{ID: "call_b", Name: "get_time", InputChunks: []string{`{}`}},
+				},
+				Usage: &providertest.Usage{InputTokens: 50, OutputTokens: 20},
+			})
 			defer fake.Close()
 			o := &OpenAI{ProviderName: "oa", BaseURL: fake.URL}
-			if _, _, err := collect(t, o, toolsCall(tc.choice)); err != nil {
+			got, res, err := collect(t, o, toolsCall(tc.choice))
+			if err != nil {
 				t.Fatal(err)
+			}
+			wantDeltas := []Delta{
+				{Text: "Checking"},
+				{Text: " both."},
+				{Index: 1, ToolUse: &bus.ToolUseStart{ToolUseID: "call_a", Name: "get_weather"}},
+				{Index: 1, ToolInput: `{"ci`},
+				{Index: 1, ToolInput: `ty":"Par`},
+				{Index: 1, ToolInput: `is"}`},
+				{Index: 2, ToolUse: &bus.ToolUseStart{ToolUseID: "call_b", Name: "get_time"}},
+				{Index: 2, ToolInput: `{}`},
+			}
+			if !reflect.DeepEqual(got, wantDeltas) {
+				t.Errorf("deltas\n got %s\nwant %s", deltasString(got), deltasString(wantDeltas))
+			}
+			if in := inputs(got); in[1] != `{"city":"Paris"}` || in[2] != `{}` {
+				t.Errorf("tool inputs %v", in)
+			}
+			wantRes := Result{StopReason: StopToolUse, Usage: bus.Usage{InputTokens: 50, OutputTokens: 20, TotalTokens: 70}}
+			if res != wantRes {
+				t.Errorf("result %+v, want %+v", res, wantRes)
 			}
 			reqs := fake.Requests()
 			if len(reqs) != 1 {
@@ -201,4 +236,234 @@ func TestOpenAIToolsBodyEdges(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("body\n got %s\nwant %s", got, want)
 	}
+}
+
+// inputs joins the tool input pieces of deltas by block.
+func inputs(deltas []Delta) map[int]string {
+	out := map[int]string{}
+	for _, d := range deltas {
+		if d.ToolInput != "" {
+			out[d.Index] += d.ToolInput
+		}
+	}
+	return out
+}
+
+// deltasString renders deltas for failure messages.
+func deltasString(deltas []Delta) string {
+	var sb strings.Builder
+	for _, d := range deltas {
+		switch {
+		case d.ToolUse != nil:
+			fmt.Fprintf(&sb, "\n  [%d] start %s %s", d.Index, d.ToolUse.ToolUseID, d.ToolUse.Name)
+		case d.ToolInput != "":
+			fmt.Fprintf(&sb, "\n  [%d] input %q", d.Index, d.ToolInput)
+		default:
+			fmt.Fprintf(&sb, "\n  [%d] text %q", d.Index, d.Text)
+		}
+	}
+	return sb.String()
+}
+
+// sseServer serves events as one chat completions stream, each as a data
+// line, then [DONE].
+func sseServer(t *testing.T, events []string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, e := range events {
+			fmt.Fprintf(w, "data: %s\n\n", e)
+		}
+		io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestOpenAIToolCallStreams reads tool calls streamed the ways
+// OpenAI-compatible servers stream them, written by hand.
+func TestOpenAIToolCallStreams(t *testing.T) {
+	t.Parallel()
+	// frag is a chunk of one tool call fragment.
+	frag := func(f string) string {
+		return `{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[` + f + `]},"finish_reason":null}]}`
+	}
+	finish := func(r string) string {
+		return `{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"` + r + `"}]}`
+	}
+	const usage = `{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}`
+	start := func(block int, id, name string) Delta {
+		return Delta{Index: block, ToolUse: &bus.ToolUseStart{ToolUseID: id, Name: name}}
+	}
+	input := func(block int, s string) Delta { return Delta{Index: block, ToolInput: s} }
+	for _, tc := range []struct {
+		name   string
+		events []string
+		want   []Delta
+		stop   string
+		out    int64 // output tokens
+		est    bool  // output tokens estimated
+		orphan bool  // the stream fails with an orphan fragment
+	}{
+		{
+			name: "whole call in one fragment",
+			events: []string{
+				`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":null}]}`,
+				finish("tool_calls"), usage,
+			},
+			want: []Delta{start(1, "call_1", "get_weather"), input(1, `{"city":"Paris"}`)},
+			stop: StopToolUse, out: 12,
+		},
+		{
+			name: "parallel calls interleaved by index",
+			events: []string{
+				frag(`{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}`),
+				frag(`{"index":1,"id":"call_2","type":"function","function":{"name":"get_time","arguments":"{\"tz\""}}`),
+				frag(`{"index":0,"function":{"arguments":"{\"city\":"}}`),
+				// Some servers repeat the id (and type) on every fragment.
+				frag(`{"index":1,"id":"call_2","type":"function","function":{"arguments":":\"CET\"}"}}`),
+				frag(`{"index":0,"function":{"arguments":"\"Paris\"}"}}`),
+				finish("tool_calls"), usage,
+			},
+			want: []Delta{
+				start(1, "call_1", "get_weather"),
+				start(2, "call_2", "get_time"), input(2, `{"tz"`),
+				input(1, `{"city":`),
+				input(2, `:"CET"}`),
+				input(1, `"Paris"}`),
+			},
+			stop: StopToolUse, out: 12,
+		},
+		{
+			name: "two calls in one chunk",
+			events: []string{
+				frag(`{"index":0,"id":"call_1","function":{"name":"a","arguments":"{}"}},{"index":1,"id":"call_2","function":{"name":"b","arguments":"{}"}}`),
+				finish("tool_calls"), usage,
+			},
+			want: []Delta{start(1, "call_1", "a"), input(1, `{}`), start(2, "call_2", "b"), input(2, `{}`)},
+			stop: StopToolUse, out: 12,
+		},
+		{
+			name: "parallel calls all at index 0",
+			events: []string{
+				frag(`{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}`),
+				frag(`{"index":0,"id":"call_2","type":"function","function":{"name":"get_weather","arguments":"{\"city\":"}}`),
+				frag(`{"index":0,"function":{"arguments":"\"Rome\"}"}}`),
+				finish("tool_calls"), usage,
+			},
+			want: []Delta{
+				start(1, "call_1", "get_weather"), input(1, `{"city":"Paris"}`),
+				start(2, "call_2", "get_weather"), input(2, `{"city":`), input(2, `"Rome"}`),
+			},
+			stop: StopToolUse, out: 12,
+		},
+		{
+			name: "text then a call, legacy finish reason",
+			events: []string{
+				`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"Let me see."},"finish_reason":null}]}`,
+				frag(`{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}`),
+				frag(`{"index":0,"function":{"arguments":"{}"}}`),
+				finish("function_call"), usage,
+			},
+			want: []Delta{{Text: "Let me see."}, start(1, "call_1", "get_weather"), input(1, `{}`)},
+			stop: StopToolUse, out: 12,
+		},
+		{
+			name: "no usage: the estimate counts tool names and arguments",
+			events: []string{
+				`{"id":"c","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}`,
+				frag(`{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}`),
+				finish("tool_calls"),
+			},
+			want: []Delta{{Text: "Hi"}, start(1, "call_1", "get_weather"), input(1, `{"city":"Paris"}`)},
+			// "Hi" + "get_weather" + `{"city":"Paris"}`: 2+11+16 = 29
+			// bytes, 8 tokens; the id is not the model's output.
+			stop: StopToolUse, out: 8, est: true,
+		},
+		{
+			name: "orphan fragment",
+			events: []string{
+				frag(`{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}`),
+				frag(`{"index":1,"function":{"arguments":"{}"}}`),
+				finish("tool_calls"), usage,
+			},
+			want:   []Delta{start(1, "call_1", "get_weather")},
+			orphan: true, out: 3, est: true, // "get_weather"
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := sseServer(t, tc.events)
+			o := &OpenAI{ProviderName: "oa", BaseURL: srv.URL + "/v1", Client: srv.Client()}
+			call := &Call{Model: "m", MaxTokens: 100, Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "weather?"}}}}}
+			got, res, err := collect(t, o, call)
+			if tc.orphan {
+				var pe *Error
+				if !errors.As(err, &pe) || pe.Kind != KindUpstream || !errors.Is(err, errOrphanFragment) ||
+					!strings.Contains(err.Error(), "index 1 has no call open") {
+					t.Fatalf("err %v, want an upstream error naming the orphan fragment", err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("deltas\n got %s\nwant %s", deltasString(got), deltasString(tc.want))
+			}
+			if !tc.orphan && res.StopReason != tc.stop {
+				t.Errorf("stop reason %q, want %q", res.StopReason, tc.stop)
+			}
+			u := res.Usage
+			if u.OutputTokens != tc.out || u.Estimated != tc.est || u.TotalTokens != u.InputTokens+u.OutputTokens {
+				t.Errorf("usage %+v, want %d output tokens, estimated %v", u, tc.out, tc.est)
+			}
+			for block, in := range inputs(got) {
+				if !json.Valid([]byte(in)) && !tc.orphan {
+					t.Errorf("block %d input %q is not JSON", block, in)
+				}
+			}
+		})
+	}
+}
+
+// FuzzOpenAIToolCalls feeds the tool call fragments of a stream to
+// [oaCalls]: starts number blocks 1, 2, ... in order, every other
+// fragment lands in a started block, and the only failure is an orphan.
+func FuzzOpenAIToolCalls(f *testing.F) {
+	f.Add([]byte(`data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"x","arguments":""}}]}}]}` + "\n\n" +
+		`data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}` + "\n\n"))
+	f.Add([]byte(`data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"x"}},{"index":0,"id":"b"},{"index":-1,"function":{"name":"y"}}]}}]}` + "\n\n"))
+	f.Add([]byte(`data: {"choices":[{"delta":{"tool_calls":[{"index":3,"function":{"arguments":"{}"}}]}}]}` + "\n\n"))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		var calls oaCalls
+		started := map[int]bool{}
+		_ = readSSE(bytes.NewReader(stream), func(data []byte) error {
+			var c oaChunk
+			if json.Unmarshal(data, &c) != nil {
+				return nil
+			}
+			for _, ch := range c.Choices {
+				for i := range ch.Delta.ToolCalls {
+					block, start, err := calls.add(&ch.Delta.ToolCalls[i])
+					switch {
+					case err != nil:
+						if !errors.Is(err, errOrphanFragment) {
+							t.Fatalf("error %v", err)
+						}
+					case start != nil:
+						if block != len(started)+1 {
+							t.Fatalf("start of block %d after %d blocks", block, len(started))
+						}
+						started[block] = true
+					case !started[block]:
+						t.Fatalf("fragment for block %d, never started", block)
+					}
+				}
+			}
+			return nil
+		})
+	})
 }
