@@ -38,7 +38,9 @@ const maxErrorBodyBytes = 64 << 10
 // error result's content starts with "error: ". Streamed tool_calls become
 // tool-use blocks 1, 2, ... (text is block 0): a start with the call's id
 // and name, then its arguments as they come; a fragment of no call is an
-// upstream error. Estimated output tokens count tool names and arguments.
+// upstream error. An answer with tool calls stops with [StopToolUse] even
+// when the server says "stop". Estimated output tokens count tool names
+// and arguments.
 type OpenAI struct {
 	// ProviderName is what [OpenAI.Name] returns (the catalog name).
 	ProviderName string
@@ -427,6 +429,12 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error)
 		res.Usage.Estimated = true
 	}
 	res.Usage.TotalTokens = res.Usage.InputTokens + res.Usage.OutputTokens
+	// Some servers finish an answer that calls tools with "stop" (gpt-4o
+	// has, so have vLLM with a named tool_choice and Ollama): it still
+	// calls them.
+	if calls.n > 0 && res.StopReason == StopEndTurn {
+		res.StopReason = StopToolUse
+	}
 	switch {
 	case errors.Is(streamErr, errSSEDone), streamErr == nil:
 		return res, nil
