@@ -61,12 +61,12 @@ func TestOpenAIBodyTextOnly(t *testing.T) {
 	}
 }
 
-// toolsCall is a call offering two tools with choice, in a conversation
+// oaToolsCall is a call offering two tools with choice, in a conversation
 // that already called them: an assistant message with text and two tool
 // calls, a user message with their results (one an error) and text, an
 // assistant message with only a tool call and a user message with only
 // its result.
-func toolsCall(choice *bus.ToolChoice) *Call {
+func oaToolsCall(choice *bus.ToolChoice) *Call {
 	return &Call{
 		Model:     "gpt-4o-mini",
 		System:    []string{"sys"},
@@ -103,8 +103,8 @@ func toolsCall(choice *bus.ToolChoice) *Call {
 	}
 }
 
-// toolsBody is the request body of toolsCall without tool_choice.
-const toolsBody = `{
+// oaToolsBody is the request body of oaToolsCall without tool_choice.
+const oaToolsBody = `{
 	"model": "gpt-4o-mini",
 	"max_tokens": 100,
 	"stream": true,
@@ -131,8 +131,8 @@ const toolsBody = `{
 	]
 }`
 
-// collect runs o.Stream and returns what it emitted.
-func collect(t *testing.T, o *OpenAI, call *Call) ([]Delta, Result, error) {
+// oaCollect runs o.Stream and returns what it emitted.
+func oaCollect(t *testing.T, o *OpenAI, call *Call) ([]Delta, Result, error) {
 	t.Helper()
 	var got []Delta
 	res, err := o.Stream(context.Background(), call, func(d Delta) error {
@@ -171,7 +171,7 @@ func TestOpenAITools(t *testing.T) {
 			})
 			defer fake.Close()
 			o := &OpenAI{ProviderName: "oa", BaseURL: fake.URL}
-			got, res, err := collect(t, o, toolsCall(tc.choice))
+			got, res, err := oaCollect(t, o, oaToolsCall(tc.choice))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,9 +186,9 @@ func TestOpenAITools(t *testing.T) {
 				{Index: 2, ToolInput: `{}`},
 			}
 			if !reflect.DeepEqual(got, wantDeltas) {
-				t.Errorf("deltas\n got %s\nwant %s", deltasString(got), deltasString(wantDeltas))
+				t.Errorf("deltas\n got %s\nwant %s", oaDeltasString(got), oaDeltasString(wantDeltas))
 			}
-			if in := inputs(got); in[1] != `{"city":"Paris"}` || in[2] != `{}` {
+			if in := oaToolInputs(got); in[1] != `{"city":"Paris"}` || in[2] != `{}` {
 				t.Errorf("tool inputs %v", in)
 			}
 			wantRes := Result{StopReason: StopToolUse, Usage: bus.Usage{InputTokens: 50, OutputTokens: 20, TotalTokens: 70}}
@@ -200,7 +200,7 @@ func TestOpenAITools(t *testing.T) {
 				t.Fatalf("%d requests", len(reqs))
 			}
 			var want map[string]any
-			if err := json.Unmarshal([]byte(toolsBody), &want); err != nil {
+			if err := json.Unmarshal([]byte(oaToolsBody), &want); err != nil {
 				t.Fatal(err)
 			}
 			if tc.want != nil {
@@ -238,8 +238,8 @@ func TestOpenAIToolsBodyEdges(t *testing.T) {
 	}
 }
 
-// inputs joins the tool input pieces of deltas by block.
-func inputs(deltas []Delta) map[int]string {
+// oaToolInputs joins the tool input pieces of deltas by block.
+func oaToolInputs(deltas []Delta) map[int]string {
 	out := map[int]string{}
 	for _, d := range deltas {
 		if d.ToolInput != "" {
@@ -249,8 +249,8 @@ func inputs(deltas []Delta) map[int]string {
 	return out
 }
 
-// deltasString renders deltas for failure messages.
-func deltasString(deltas []Delta) string {
+// oaDeltasString renders deltas for failure messages.
+func oaDeltasString(deltas []Delta) string {
 	var sb strings.Builder
 	for _, d := range deltas {
 		switch {
@@ -265,9 +265,9 @@ func deltasString(deltas []Delta) string {
 	return sb.String()
 }
 
-// sseServer serves events as one chat completions stream, each as a data
+// oaSSEServer serves events as one chat completions stream, each as a data
 // line, then [DONE].
-func sseServer(t *testing.T, events []string) *httptest.Server {
+func oaSSEServer(t *testing.T, events []string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/chat/completions" {
@@ -415,10 +415,10 @@ func TestOpenAIToolCallStreams(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := sseServer(t, tc.events)
+			srv := oaSSEServer(t, tc.events)
 			o := &OpenAI{ProviderName: "oa", BaseURL: srv.URL + "/v1", Client: srv.Client()}
 			call := &Call{Model: "m", MaxTokens: 100, Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "weather?"}}}}}
-			got, res, err := collect(t, o, call)
+			got, res, err := oaCollect(t, o, call)
 			if tc.orphan {
 				var pe *Error
 				if !errors.As(err, &pe) || pe.Kind != KindUpstream || !errors.Is(err, errOrphanFragment) ||
@@ -429,7 +429,7 @@ func TestOpenAIToolCallStreams(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("deltas\n got %s\nwant %s", deltasString(got), deltasString(tc.want))
+				t.Errorf("deltas\n got %s\nwant %s", oaDeltasString(got), oaDeltasString(tc.want))
 			}
 			if !tc.orphan && res.StopReason != tc.stop {
 				t.Errorf("stop reason %q, want %q", res.StopReason, tc.stop)
@@ -438,7 +438,7 @@ func TestOpenAIToolCallStreams(t *testing.T) {
 			if u.OutputTokens != tc.out || u.Estimated != tc.est || u.TotalTokens != u.InputTokens+u.OutputTokens {
 				t.Errorf("usage %+v, want %d output tokens, estimated %v", u, tc.out, tc.est)
 			}
-			for block, in := range inputs(got) {
+			for block, in := range oaToolInputs(got) {
 				if !json.Valid([]byte(in)) && !tc.orphan && tc.stop != StopMaxTokens {
 					t.Errorf("block %d input %q is not JSON", block, in)
 				}
