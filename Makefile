@@ -19,6 +19,7 @@ FUZZ_TARGETS := \
 	services/meter:internal/ingest:FuzzDecode \
 	services/authz:internal/keystore:FuzzParse \
 	services/chat:internal/provider:FuzzReadSSE \
+	services/chat:internal/provider:FuzzOpenAIToolCalls \
 	services/edge:.:FuzzClientInput \
 	services/edge:internal/wsframe:FuzzReader
 

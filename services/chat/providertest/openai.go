@@ -11,9 +11,12 @@ import (
 
 // OpenAI is a fake OpenAI-compatible server serving
 // POST /v1/chat/completions with "stream": true as server-sent events
-// (chat.completion.chunk objects, a usage chunk when
+// (chat.completion.chunk objects: the text chunks, then each tool call
+// under delta.tool_calls, a first fragment with its id and name and one
+// fragment per input chunk, then a usage chunk when
 // stream_options.include_usage is set and the reply has usage, then
-// "data: [DONE]"). Errors use OpenAI's {"error":{...}} body.
+// "data: [DONE]"). A reply with tool calls finishes with "tool_calls"
+// unless it sets StopReason. Errors use OpenAI's {"error":{...}} body.
 type OpenAI struct {
 	*script
 	// URL is the API root to configure as a base URL (ends in /v1).
@@ -118,6 +121,30 @@ func (o *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		throttle()
 		return
 	}
+	// Tool calls as api.openai.com streams them: a first fragment with the
+	// call's id, type, name and empty arguments, then the arguments in
+	// pieces under the same index.
+	for k, tc := range rep.ToolCalls {
+		if !ok {
+			break
+		}
+		if (k > 0 || len(rep.Chunks) > 0) && !pause(ctx, rep.ChunkDelay) {
+			ok = false
+			break
+		}
+		ok = write(chunk(map[string]any{"tool_calls": []any{map[string]any{
+			"index": k, "id": tc.ID, "type": "function", "function": map[string]any{"name": tc.Name, "arguments": ""},
+		}}}, nil))
+		for _, in := range tc.InputChunks {
+			if !ok || !pause(ctx, rep.ChunkDelay) {
+				ok = false
+				break
+			}
+			ok = write(chunk(map[string]any{"tool_calls": []any{map[string]any{
+				"index": k, "function": map[string]any{"arguments": in},
+			}}}, nil))
+		}
+	}
 	if ok && rep.Hang {
 		<-ctx.Done()
 		ok = false
@@ -127,7 +154,11 @@ func (o *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	finish := rep.StopReason
-	if finish == "" {
+	switch {
+	case finish != "":
+	case len(rep.ToolCalls) > 0:
+		finish = "tool_calls"
+	default:
 		finish = "stop"
 	}
 	write(chunk(map[string]any{}, finish))

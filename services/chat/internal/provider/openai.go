@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
 
 // OpenAIType is the provider type of [OpenAI].
@@ -28,6 +30,17 @@ const maxErrorBodyBytes = 64 << 10
 // requests stream_options.include_usage; when the server still sends no
 // usage, tokens are estimated and the result marked so. It is safe for
 // concurrent use.
+//
+// Tools are offered as "function" tools, with the Converse tool choices
+// mapped to OpenAI's (any is "required"). In the conversation, toolUse
+// blocks become the assistant message's tool_calls and each toolResult
+// block a "tool" message; OpenAI has no status for a tool result, so an
+// error result's content starts with "error: ". Streamed tool_calls become
+// tool-use blocks 1, 2, ... (text is block 0): a start with the call's id
+// and name, then its arguments as they come; a fragment of no call is an
+// upstream error. An answer with tool calls stops with [StopToolUse] even
+// when the server says "stop". Estimated output tokens count tool names
+// and arguments.
 type OpenAI struct {
 	// ProviderName is what [OpenAI.Name] returns (the catalog name).
 	ProviderName string
@@ -50,19 +63,56 @@ func (o *OpenAI) Name() string { return o.ProviderName }
 // server reports usage.
 func (o *OpenAI) InputTokens(call *Call) (int64, bool) { return EstimateInput(call), false }
 
+// oaMessage is one message of a request. Content is a string, null in an
+// assistant message that only calls tools.
 type oaMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role       string       `json:"role"`
+	Content    *string      `json:"content"`
+	ToolCalls  []oaToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string       `json:"tool_call_id,omitempty"`
+}
+
+// oaToolCall is a call of a tool in an assistant message.
+type oaToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name string `json:"name"`
+		// Arguments is the input JSON, as a string.
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// oaTool is a tool offered to the model.
+type oaTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description,omitempty"`
+		Parameters  json.RawMessage `json:"parameters,omitempty"`
+	} `json:"function"`
+}
+
+// oaNamedTool is the tool_choice that requires one tool.
+type oaNamedTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name string `json:"name"`
+	} `json:"function"`
 }
 
 type oaRequest struct {
-	Model         string      `json:"model"`
-	Messages      []oaMessage `json:"messages"`
-	MaxTokens     int         `json:"max_tokens,omitempty"`
-	Temperature   *float64    `json:"temperature,omitempty"`
-	TopP          *float64    `json:"top_p,omitempty"`
-	Stop          []string    `json:"stop,omitempty"`
-	Stream        bool        `json:"stream"`
+	Model       string      `json:"model"`
+	Messages    []oaMessage `json:"messages"`
+	MaxTokens   int         `json:"max_tokens,omitempty"`
+	Temperature *float64    `json:"temperature,omitempty"`
+	TopP        *float64    `json:"top_p,omitempty"`
+	Stop        []string    `json:"stop,omitempty"`
+	Tools       []oaTool    `json:"tools,omitempty"`
+	// ToolChoice is "auto", "required", "none" or an [oaNamedTool]; nil
+	// leaves the server's default.
+	ToolChoice    any  `json:"tool_choice,omitempty"`
+	Stream        bool `json:"stream"`
 	StreamOptions struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
@@ -86,7 +136,8 @@ type oaError struct {
 type oaChunk struct {
 	Choices []struct {
 		Delta struct {
-			Content *string `json:"content"`
+			Content   *string           `json:"content"`
+			ToolCalls []oaToolCallDelta `json:"tool_calls"`
 		} `json:"delta"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
@@ -94,7 +145,65 @@ type oaChunk struct {
 	Error *oaError `json:"error"`
 }
 
+// oaToolCallDelta is a fragment of a streamed tool call: the first of a
+// call carries its id and name, the others pieces of its arguments (some
+// servers send them all in one).
+type oaToolCallDelta struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// oaCalls numbers the tool calls of a stream as content blocks 1, 2, ...
+// in the order they open; for OpenAI's tool_calls indexes 0, 1, ... that
+// is index+1. A fragment opens a call when its index has none, or when it
+// carries an id other than that of the call open at its index (proxies
+// that put parallel calls all at index 0 do that); any other fragment
+// continues the call open at its index.
+type oaCalls struct {
+	byIndex map[int]oaCall // allocated at the first call
+	n       int            // calls opened
+}
+
+// oaCall is a tool call open at a tool_calls index.
+type oaCall struct {
+	id    string
+	block int
+}
+
+// errOrphanFragment is an upstream tool call fragment that continues no
+// call.
+var errOrphanFragment = errors.New("tool call fragment continues no call")
+
+// add returns the block of fragment f and, when f opens a call, the call's
+// start. A fragment that would open a call without an id or a name is
+// [errOrphanFragment].
+func (c *oaCalls) add(f *oaToolCallDelta) (block int, start *bus.ToolUseStart, err error) {
+	cur, ok := c.byIndex[f.Index]
+	if ok && (f.ID == "" || cur.id == "" || f.ID == cur.id) {
+		return cur.block, nil, nil
+	}
+	if f.ID == "" && f.Function.Name == "" {
+		return 0, nil, fmt.Errorf("%w: index %d has no call open and the fragment has no id or name", errOrphanFragment, f.Index)
+	}
+	if c.byIndex == nil {
+		c.byIndex = make(map[int]oaCall)
+	}
+	c.n++
+	c.byIndex[f.Index] = oaCall{id: f.ID, block: c.n}
+	return c.n, &bus.ToolUseStart{ToolUseID: f.ID, Name: f.Function.Name}, nil
+}
+
 // body encodes the upstream request of call.
+//
+// A message without tool blocks is one message whose content is its texts
+// joined by newlines. In a message with tool blocks, toolUse blocks become
+// the message's tool_calls (its content is its texts joined, or null when
+// it has none) and each toolResult block becomes a "tool" message before
+// it; the message itself is sent only when it has text or tool calls.
 func (o *OpenAI) body(call *Call) ([]byte, error) {
 	req := oaRequest{
 		Model:       call.Model,
@@ -105,17 +214,122 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 		Stream:      true,
 	}
 	req.StreamOptions.IncludeUsage = true
+	if call.Tools != nil {
+		req.Tools, req.ToolChoice = oaTools(call.Tools)
+	}
 	for _, s := range call.System {
-		req.Messages = append(req.Messages, oaMessage{Role: "system", Content: s})
+		req.Messages = append(req.Messages, oaMessage{Role: "system", Content: &s})
 	}
 	for _, m := range call.Messages {
+		req.Messages = appendMessage(req.Messages, m)
+	}
+	return json.Marshal(req)
+}
+
+// oaTools encodes a tool configuration: the tools and the tool_choice (nil
+// when tc sets none, or when there is no tool, which OpenAI requires).
+func oaTools(tc *bus.ToolConfig) ([]oaTool, any) {
+	tools := make([]oaTool, 0, len(tc.Tools))
+	for _, t := range tc.Tools {
+		if t.ToolSpec == nil {
+			continue
+		}
+		var ot oaTool
+		ot.Type = "function"
+		ot.Function.Name = t.ToolSpec.Name
+		ot.Function.Description = t.ToolSpec.Description
+		ot.Function.Parameters = t.ToolSpec.InputSchema.JSON
+		tools = append(tools, ot)
+	}
+	if len(tools) == 0 {
+		return nil, nil
+	}
+	var choice any
+	switch c := tc.ToolChoice; {
+	case c == nil:
+	case c.Auto != nil:
+		choice = "auto"
+	case c.Any != nil:
+		choice = "required"
+	case c.None != nil:
+		choice = "none"
+	case c.Tool != nil:
+		named := oaNamedTool{Type: "function"}
+		named.Function.Name = c.Tool.Name
+		choice = named
+	}
+	return tools, choice
+}
+
+// appendMessage appends the messages that encode m (see [OpenAI.body]).
+func appendMessage(msgs []oaMessage, m bus.Message) []oaMessage {
+	if !hasToolBlock(m) {
 		texts := make([]string, len(m.Content))
 		for i, b := range m.Content {
 			texts[i] = b.Text
 		}
-		req.Messages = append(req.Messages, oaMessage{Role: m.Role, Content: strings.Join(texts, "\n")})
+		content := strings.Join(texts, "\n")
+		return append(msgs, oaMessage{Role: m.Role, Content: &content})
 	}
-	return json.Marshal(req)
+	var texts []string
+	var calls []oaToolCall
+	for _, b := range m.Content {
+		switch {
+		case b.ToolResult != nil:
+			content := toolResultText(b.ToolResult)
+			msgs = append(msgs, oaMessage{Role: "tool", Content: &content, ToolCallID: b.ToolResult.ToolUseID})
+		case b.ToolUse != nil:
+			c := oaToolCall{ID: b.ToolUse.ToolUseID, Type: "function"}
+			c.Function.Name = b.ToolUse.Name
+			c.Function.Arguments = string(b.ToolUse.Input)
+			calls = append(calls, c)
+		case b.Text != "":
+			texts = append(texts, b.Text)
+		}
+	}
+	if len(texts) == 0 && len(calls) == 0 {
+		return msgs
+	}
+	msg := oaMessage{Role: m.Role, ToolCalls: calls}
+	if len(texts) > 0 {
+		content := strings.Join(texts, "\n")
+		msg.Content = &content
+	}
+	return append(msgs, msg)
+}
+
+// hasToolBlock reports whether m holds a toolUse or toolResult block.
+func hasToolBlock(m bus.Message) bool {
+	for _, b := range m.Content {
+		if b.ToolUse != nil || b.ToolResult != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// toolResultText is the content of the "tool" message of r: its text and
+// JSON pieces (as written) joined by newlines. OpenAI has no status for a
+// tool result, so an error result's content is prefixed with "error: ".
+func toolResultText(r *bus.ToolResultBlock) string {
+	var sb strings.Builder
+	if r.Status == bus.ToolResultError {
+		sb.WriteString("error: ")
+	}
+	sep := ""
+	for _, c := range r.Content {
+		if c.Text != "" {
+			sb.WriteString(sep)
+			sb.WriteString(c.Text)
+			sep = "\n"
+		}
+		if len(c.JSON) > 0 {
+			sb.WriteString(sep)
+			sb.Write(c.JSON)
+			sep = "\n"
+		}
+	}
+	return sb.String()
 }
 
 // Stream implements [Provider].
@@ -151,7 +365,8 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error)
 		return res, o.httpError(resp)
 	}
 
-	var out strings.Builder
+	outBytes := 0 // of text, tool names and arguments: the estimate's base
+	var calls oaCalls
 	var usage *oaUsage
 	streamErr := readSSE(resp.Body, func(data []byte) error {
 		if string(data) == "[DONE]" {
@@ -173,9 +388,28 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error)
 		}
 		for _, ch := range c.Choices {
 			if ch.Delta.Content != nil && *ch.Delta.Content != "" {
-				out.WriteString(*ch.Delta.Content)
+				outBytes += len(*ch.Delta.Content)
 				if err := emit(Delta{Text: *ch.Delta.Content}); err != nil {
 					return fmt.Errorf("emit: %w", err)
+				}
+			}
+			for i := range ch.Delta.ToolCalls {
+				f := &ch.Delta.ToolCalls[i]
+				block, start, err := calls.add(f)
+				if err != nil {
+					return o.fail(KindUpstream, 0, err.Error(), err)
+				}
+				if start != nil {
+					outBytes += len(start.Name)
+					if err := emit(Delta{Index: block, ToolUse: start}); err != nil {
+						return fmt.Errorf("emit: %w", err)
+					}
+				}
+				if a := f.Function.Arguments; a != "" {
+					outBytes += len(a)
+					if err := emit(Delta{Index: block, ToolInput: a}); err != nil {
+						return fmt.Errorf("emit: %w", err)
+					}
 				}
 			}
 			if ch.FinishReason != nil {
@@ -191,10 +425,16 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error)
 			res.CachedInputTokens = d.CachedTokens
 		}
 	} else {
-		res.Usage.OutputTokens = EstimateTokens(out.String())
+		res.Usage.OutputTokens = int64((outBytes + bytesPerToken - 1) / bytesPerToken)
 		res.Usage.Estimated = true
 	}
 	res.Usage.TotalTokens = res.Usage.InputTokens + res.Usage.OutputTokens
+	// Some servers finish an answer that calls tools with "stop" (gpt-4o
+	// has, so have vLLM with a named tool_choice and Ollama): it still
+	// calls them.
+	if calls.n > 0 && res.StopReason == StopEndTurn {
+		res.StopReason = StopToolUse
+	}
 	switch {
 	case errors.Is(streamErr, errSSEDone), streamErr == nil:
 		return res, nil
@@ -215,6 +455,8 @@ func finishToStop(r string) string {
 		return StopMaxTokens
 	case "content_filter":
 		return StopContentFilter
+	case "tool_calls", "function_call": // function_call: the legacy functions API
+		return StopToolUse
 	}
 	return StopEndTurn
 }
