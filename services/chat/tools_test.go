@@ -2,11 +2,13 @@ package chat_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/services/chat"
+	"github.com/gatehouse-ai/gatehouse/services/chat/providertest"
 )
 
 // weatherTools offers one tool, get_weather.
@@ -152,5 +154,79 @@ func TestToolResultConversation(t *testing.T) {
 	other.Messages = toolTurn(bus.ToolResultBlock{ToolUseID: "call-1", Content: []bus.ToolResultContent{{Text: "19 C, sunny"}}})
 	if bus.CacheKey("user:"+bob.Subject(), "echo", plain) == key || bus.CacheKey("user:"+bob.Subject(), "echo", other) == key {
 		t.Fatal("the cache key ignores the tools or the tool result")
+	}
+}
+
+// TestToolCallEvents runs a model answer that calls two tools through chat
+// on each fake upstream: the events are messageStart, the text delta,
+// contentBlockStart and toolUse input deltas per call, a contentBlockStop
+// per block in order, messageStop tool_use and the metadata; the usage
+// record is written and the answer is not stored in the cache.
+func TestToolCallEvents(t *testing.T) {
+	t.Parallel()
+	reply := providertest.Reply{
+		Chunks: []string{"Checking."},
+		ToolCalls: []providertest.ToolCall{
+			{ID: "call-a", Name: "get_weather", InputChunks: []string{`{"city":`, `"Paris"}`}},
+			{ID: "call-b", Name: "get_weather", InputChunks: []string{`{"city":"Rome"}`}},
+		},
+		Usage: &providertest.Usage{InputTokens: 20, OutputTokens: 15},
+	}
+	bedrock := providertest.NewBedrock(reply)
+	t.Cleanup(bedrock.Close)
+	oai := providertest.NewOpenAI(reply)
+	t.Cleanup(oai.Close)
+	for _, tc := range []struct {
+		name  string
+		cfg   chat.Config
+		model string
+	}{
+		{"bedrock", bedrockConfig(bedrock), "claude"},
+		{"openai", openAIConfig(oai), "gpt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, tc.cfg, contractOpts{})
+			gil := user("gil-" + tc.name)
+			sub := h.listen(h.subj.Outbound(gil.ChannelID))
+			reqID := "tools-" + tc.name
+			h.publish(gil, reqID, modelRequest(tc.model, "weather in Paris and Rome?", func(r *bus.ChatRequest) { r.ToolConfig = weatherTools() }), nil)
+			evs := answer(t, sub)
+			var got []string
+			for _, ev := range evs {
+				switch {
+				case ev.MessageStart != nil:
+					got = append(got, "start")
+				case ev.ContentBlockStart != nil:
+					u := ev.ContentBlockStart.Start.ToolUse
+					got = append(got, fmt.Sprintf("block %d %s %s", ev.ContentBlockStart.ContentBlockIndex, u.ToolUseID, u.Name))
+				case ev.ContentBlockDelta != nil && ev.ContentBlockDelta.Delta.ToolUse != nil:
+					got = append(got, fmt.Sprintf("input %d %s", ev.ContentBlockDelta.ContentBlockIndex, ev.ContentBlockDelta.Delta.ToolUse.Input))
+				case ev.ContentBlockDelta != nil:
+					got = append(got, fmt.Sprintf("text %d %s", ev.ContentBlockDelta.ContentBlockIndex, ev.ContentBlockDelta.Delta.Text))
+				case ev.ContentBlockStop != nil:
+					got = append(got, fmt.Sprintf("stop %d", ev.ContentBlockStop.ContentBlockIndex))
+				case ev.MessageStop != nil:
+					got = append(got, "messageStop "+ev.MessageStop.StopReason)
+				case ev.Metadata != nil:
+					got = append(got, fmt.Sprintf("usage %d/%d", ev.Metadata.Usage.InputTokens, ev.Metadata.Usage.OutputTokens))
+				case ev.Error != nil:
+					t.Fatalf("error event %+v", ev.Error)
+				}
+			}
+			want := []string{"start", "text 0 Checking.",
+				`block 1 call-a get_weather`, `input 1 {"city":`, `input 1 "Paris"}`,
+				`block 2 call-b get_weather`, `input 2 {"city":"Rome"}`,
+				"stop 0", "stop 1", "stop 2", "messageStop tool_use", "usage 20/15"}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if rec, _ := h.usageRecord("acme", reqID); rec.Status != bus.UsageStatusOK || rec.OutputTokens != 15 {
+				t.Fatalf("usage record %+v", rec)
+			}
+			if _, _, puts := h.c.snapshot(); len(puts) != 0 {
+				t.Fatalf("an answer that calls tools was cached: %+v", puts)
+			}
+		})
 	}
 }
