@@ -58,19 +58,31 @@ func (b *Bedrock) Name() string { return b.ProviderName }
 // metadata event reports usage.
 func (b *Bedrock) InputTokens(call *Call) (int64, bool) { return EstimateInput(call), false }
 
-// input builds the ConverseStream input of call.
-func (b *Bedrock) input(call *Call) *bedrockruntime.ConverseStreamInput {
+// input builds the ConverseStream input of call. It fails with a
+// [KindRejected] [*Error] when a tool schema, tool input or JSON tool
+// result is not JSON Bedrock's document encoder can write (chat validates
+// them first, so this is only defence).
+func (b *Bedrock) input(call *Call) (*bedrockruntime.ConverseStreamInput, error) {
 	in := &bedrockruntime.ConverseStreamInput{ModelId: aws.String(call.Model)}
 	for _, s := range call.System {
 		in.System = append(in.System, &types.SystemContentBlockMemberText{Value: s})
 	}
-	for _, m := range call.Messages {
+	for i, m := range call.Messages {
 		msg := types.Message{Role: types.ConversationRole(m.Role)}
-		for _, c := range m.Content {
-			msg.Content = append(msg.Content, &types.ContentBlockMemberText{Value: c.Text})
+		for j, c := range m.Content {
+			block, err := contentBlock(c)
+			if err != nil {
+				return nil, b.rejected(fmt.Errorf("messages[%d].content[%d]: %w", i, j, err))
+			}
+			msg.Content = append(msg.Content, block)
 		}
 		in.Messages = append(in.Messages, msg)
 	}
+	tc, err := toolConfig(call)
+	if err != nil {
+		return nil, b.rejected(err)
+	}
+	in.ToolConfig = tc
 	ic := &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(min(call.MaxTokens, 1<<30)))}
 	if call.Temperature != nil {
 		ic.Temperature = aws.Float32(float32(*call.Temperature))
@@ -88,14 +100,24 @@ func (b *Bedrock) input(call *Call) *bedrockruntime.ConverseStreamInput {
 			StreamProcessingMode: types.GuardrailStreamProcessingMode(g.StreamProcessingMode),
 		}
 	}
-	return in
+	return in, nil
+}
+
+// rejected wraps err, a request Bedrock would refuse, as a [KindRejected]
+// [*Error].
+func (b *Bedrock) rejected(err error) *Error {
+	return &Error{Provider: b.ProviderName, Kind: KindRejected, Err: err}
 }
 
 // Stream implements [Provider].
 func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error) (Result, error) {
 	res := Result{StopReason: StopEndTurn}
 	res.Usage.InputTokens = EstimateInput(call)
-	out, err := b.Client.ConverseStream(ctx, b.input(call))
+	in, err := b.input(call)
+	if err != nil {
+		return res, err
+	}
+	out, err := b.Client.ConverseStream(ctx, in)
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, fmt.Errorf("%s: %w", b.ProviderName, ctx.Err())
