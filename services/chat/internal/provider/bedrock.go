@@ -5,21 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
 
 // BedrockType is the provider type of [Bedrock].
 const BedrockType = "bedrock"
 
 // Bedrock streams from Amazon Bedrock's ConverseStream API. System prompts,
-// inference parameters and the call's guardrail are passed through; usage
-// comes from the stream's metadata event. It is safe for concurrent use.
+// inference parameters, tools (toolConfig, toolUse and toolResult blocks)
+// and the call's guardrail are passed through; the model's tool calls are
+// streamed as [Delta] tool-use starts and input pieces; usage comes from the
+// stream's metadata event. It is safe for concurrent use.
 type Bedrock struct {
 	// ProviderName is what [Bedrock.Name] returns (the catalog name).
 	ProviderName string
@@ -127,18 +130,30 @@ func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error
 	stream := out.GetStream()
 	defer stream.Close()
 
-	var text strings.Builder
+	// outBytes counts the text and tool calls (names and input) streamed,
+	// to estimate output tokens when no usage is reported.
+	outBytes := 0
 	gotUsage := false
 	var emitErr error
-loop:
 	for ev := range stream.Events() {
 		switch e := ev.(type) {
+		case *types.ConverseStreamOutputMemberContentBlockStart:
+			if s, ok := e.Value.Start.(*types.ContentBlockStartMemberToolUse); ok {
+				start := &bus.ToolUseStart{ToolUseID: aws.ToString(s.Value.ToolUseId), Name: aws.ToString(s.Value.Name)}
+				outBytes += len(start.Name)
+				emitErr = emit(Delta{Index: int(aws.ToInt32(e.Value.ContentBlockIndex)), ToolUse: start})
+			}
 		case *types.ConverseStreamOutputMemberContentBlockDelta:
-			if d, ok := e.Value.Delta.(*types.ContentBlockDeltaMemberText); ok && d.Value != "" {
-				text.WriteString(d.Value)
-				if emitErr = emit(Delta{Index: int(aws.ToInt32(e.Value.ContentBlockIndex)), Text: d.Value}); emitErr != nil {
-					break loop
-				}
+			d := Delta{Index: int(aws.ToInt32(e.Value.ContentBlockIndex))}
+			switch v := e.Value.Delta.(type) {
+			case *types.ContentBlockDeltaMemberText:
+				d.Text = v.Value
+			case *types.ContentBlockDeltaMemberToolUse:
+				d.ToolInput = aws.ToString(v.Value.Input)
+			}
+			if n := len(d.Text) + len(d.ToolInput); n > 0 {
+				outBytes += n
+				emitErr = emit(d)
 			}
 		case *types.ConverseStreamOutputMemberMessageStop:
 			res.StopReason = string(e.Value.StopReason)
@@ -152,9 +167,12 @@ loop:
 				res.Usage.InputTokens += res.CachedInputTokens
 			}
 		}
+		if emitErr != nil {
+			break
+		}
 	}
 	if !gotUsage {
-		res.Usage.OutputTokens = EstimateTokens(text.String())
+		res.Usage.OutputTokens = int64((outBytes + bytesPerToken - 1) / bytesPerToken)
 		res.Usage.Estimated = true
 	}
 	res.Usage.TotalTokens = res.Usage.InputTokens + res.Usage.OutputTokens
