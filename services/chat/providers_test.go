@@ -109,6 +109,81 @@ func TestBedrockStream(t *testing.T) {
 	}
 }
 
+func TestBedrockToolUse(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewBedrock(providertest.Reply{
+		Chunks:    []string{"Checking", " the weather."},
+		ToolCalls: []providertest.ToolCall{{ID: "tu-1", Name: "get_weather", InputChunks: []string{`{"city":`, `"Oslo"}`}}},
+		Usage:     &providertest.Usage{InputTokens: 30, OutputTokens: 12},
+	})
+	defer fake.Close()
+	h := newHarness(t, bedrockConfig(fake), contractOpts{})
+	alice := user("alice")
+	sub := h.listen(h.subj.Outbound(alice.ChannelID))
+	h.publish(alice, "req-tool", modelRequest("claude", "Weather in Oslo?", func(r *bus.ChatRequest) {
+		r.ToolConfig = &bus.ToolConfig{
+			Tools:      []bus.Tool{{ToolSpec: &bus.ToolSpec{Name: "get_weather", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}}}},
+			ToolChoice: &bus.ToolChoice{Any: &struct{}{}},
+		}
+	}), nil)
+	evs := answer(t, sub)
+
+	// The client sees the text in block 0, then the tool call in block 1:
+	// its start, its input in pieces, both blocks stopped, and tool_use.
+	var starts []bus.ContentBlockStart
+	var input strings.Builder
+	stops := map[int]bool{}
+	var stop *bus.MessageStop
+	for _, ev := range evs {
+		switch {
+		case ev.Error != nil:
+			t.Fatalf("error event %+v", ev.Error)
+		case ev.ContentBlockStart != nil:
+			starts = append(starts, *ev.ContentBlockStart)
+		case ev.ContentBlockDelta != nil && ev.ContentBlockDelta.Delta.ToolUse != nil:
+			if ev.ContentBlockDelta.ContentBlockIndex != 1 {
+				t.Fatalf("tool input delta %+v, want block 1", ev.ContentBlockDelta)
+			}
+			input.WriteString(ev.ContentBlockDelta.Delta.ToolUse.Input)
+		case ev.ContentBlockDelta != nil && ev.ContentBlockDelta.ContentBlockIndex != 0:
+			t.Fatalf("text delta %+v, want block 0", ev.ContentBlockDelta)
+		case ev.ContentBlockStop != nil:
+			stops[ev.ContentBlockStop.ContentBlockIndex] = true
+		case ev.MessageStop != nil:
+			stop = ev.MessageStop
+		}
+	}
+	if text, _ := deltaText(evs); text != "Checking the weather." {
+		t.Fatalf("text %q", text)
+	}
+	if len(starts) != 1 || starts[0].ContentBlockIndex != 1 || starts[0].Start.ToolUse == nil ||
+		*starts[0].Start.ToolUse != (bus.ToolUseStart{ToolUseID: "tu-1", Name: "get_weather"}) {
+		t.Fatalf("contentBlockStart events %+v, want one for tu-1 get_weather at block 1", starts)
+	}
+	if input.String() != `{"city":"Oslo"}` {
+		t.Fatalf("tool input %q", input.String())
+	}
+	if !stops[0] || !stops[1] || len(stops) != 2 {
+		t.Fatalf("stopped blocks %v, want 0 and 1", stops)
+	}
+	if stop == nil || stop.StopReason != "tool_use" {
+		t.Fatalf("messageStop %+v, want tool_use", stop)
+	}
+	if md := evs[len(evs)-1]; md.Metadata == nil || md.Metadata.Usage.InputTokens != 30 || md.Metadata.Usage.OutputTokens != 12 {
+		t.Fatalf("last event %+v, want metadata with usage 30/12", md)
+	}
+
+	// The tools reached Bedrock.
+	reqs := fake.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("upstream requests %v", paths(reqs))
+	}
+	b, _ := json.Marshal(reqs[0].Body["toolConfig"])
+	if want := `{"toolChoice":{"any":{}},"tools":[{"toolSpec":{"inputSchema":{"json":{"properties":{"city":{"type":"string"}},"type":"object"}},"name":"get_weather"}}]}`; string(b) != want {
+		t.Fatalf("upstream toolConfig %s, want %s", b, want)
+	}
+}
+
 func TestBedrockHTTP429RetriesThenFallsBack(t *testing.T) {
 	t.Parallel()
 	fake := providertest.NewBedrock(providertest.Reply{

@@ -15,6 +15,12 @@ import (
 // Bedrock is a fake Amazon Bedrock runtime endpoint serving
 // POST /model/{modelId}/converse-stream. Point a bedrockruntime client at
 // URL with BaseEndpoint. It rejects requests that are not SigV4-signed.
+//
+// A reply streams its text chunks as block 0, then each tool call as the
+// next block (contentBlockStart with the toolUse, a delta per input chunk,
+// contentBlockStop, with ChunkDelay before each input chunk), ending with
+// stop reason tool_use unless the reply names another. A throttle after
+// all chunks, and a hang, come after the tool calls.
 type Bedrock struct {
 	*script
 	// URL is the endpoint's base URL.
@@ -103,6 +109,24 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		ok = event("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": c}})
 	}
+	// Tool calls follow the text as Bedrock streams them: the text block
+	// (block 0) stops, then each call is a block of its own that starts,
+	// streams its input and stops.
+	if ok && len(rep.ToolCalls) > 0 {
+		first := 0
+		if len(rep.Chunks) > 0 {
+			first = 1
+			ok = event("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+		}
+		for k, tc := range rep.ToolCalls {
+			i := first + k
+			ok = ok && event("contentBlockStart", map[string]any{"contentBlockIndex": i, "start": map[string]any{"toolUse": map[string]any{"toolUseId": tc.ID, "name": tc.Name}}})
+			for _, in := range tc.InputChunks {
+				ok = ok && pause(ctx, rep.ChunkDelay) && event("contentBlockDelta", map[string]any{"contentBlockIndex": i, "delta": map[string]any{"toolUse": map[string]any{"input": in}}})
+			}
+			ok = ok && event("contentBlockStop", map[string]any{"contentBlockIndex": i})
+		}
+	}
 	if ok && rep.Throttle && rep.ThrottleAfter >= len(rep.Chunks) {
 		send("exception", ":exception-type", "throttlingException", map[string]any{"message": "Too many tokens, please wait before trying again."})
 		return
@@ -116,10 +140,16 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stop := rep.StopReason
-	if stop == "" {
+	switch {
+	case stop != "":
+	case len(rep.ToolCalls) > 0:
+		stop = "tool_use"
+	default:
 		stop = "end_turn"
 	}
-	event("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+	if len(rep.ToolCalls) == 0 {
+		event("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+	}
 	event("messageStop", map[string]any{"stopReason": stop})
 	md := map[string]any{"metrics": map[string]any{"latencyMs": 1}}
 	if u := rep.Usage; u != nil {

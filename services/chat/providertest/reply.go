@@ -61,6 +61,9 @@ type Request struct {
 	Header http.Header
 	// Body is the decoded JSON body.
 	Body map[string]any
+	// Raw is the body as received, for checks the decoding would blur
+	// (numbers beyond float64's precision).
+	Raw []byte
 }
 
 // script is the shared reply queue and request log of a fake.
@@ -110,7 +113,7 @@ func (s *script) next(r *http.Request, body []byte) Reply {
 	_ = json.Unmarshal(body, &m)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = append(s.requests, Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: m})
+	s.requests = append(s.requests, Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: m, Raw: body})
 	s.notify()
 	if len(s.queue) == 0 {
 		return s.def

@@ -5,21 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
 
 // BedrockType is the provider type of [Bedrock].
 const BedrockType = "bedrock"
 
 // Bedrock streams from Amazon Bedrock's ConverseStream API. System prompts,
-// inference parameters and the call's guardrail are passed through; usage
-// comes from the stream's metadata event. It is safe for concurrent use.
+// inference parameters, tools (toolConfig, toolUse and toolResult blocks)
+// and the call's guardrail are passed through; the model's tool calls are
+// streamed as [Delta] tool-use starts and input pieces; usage comes from the
+// stream's metadata event. It is safe for concurrent use.
 type Bedrock struct {
 	// ProviderName is what [Bedrock.Name] returns (the catalog name).
 	ProviderName string
@@ -58,19 +61,31 @@ func (b *Bedrock) Name() string { return b.ProviderName }
 // metadata event reports usage.
 func (b *Bedrock) InputTokens(call *Call) (int64, bool) { return EstimateInput(call), false }
 
-// input builds the ConverseStream input of call.
-func (b *Bedrock) input(call *Call) *bedrockruntime.ConverseStreamInput {
+// input builds the ConverseStream input of call. It fails with a
+// [KindRejected] [*Error] when a tool schema, tool input or JSON tool
+// result is not JSON Bedrock's document encoder can write (chat validates
+// them first, so this is only defence).
+func (b *Bedrock) input(call *Call) (*bedrockruntime.ConverseStreamInput, error) {
 	in := &bedrockruntime.ConverseStreamInput{ModelId: aws.String(call.Model)}
 	for _, s := range call.System {
 		in.System = append(in.System, &types.SystemContentBlockMemberText{Value: s})
 	}
-	for _, m := range call.Messages {
+	for i, m := range call.Messages {
 		msg := types.Message{Role: types.ConversationRole(m.Role)}
-		for _, c := range m.Content {
-			msg.Content = append(msg.Content, &types.ContentBlockMemberText{Value: c.Text})
+		for j, c := range m.Content {
+			block, err := contentBlock(c)
+			if err != nil {
+				return nil, b.rejected(fmt.Errorf("messages[%d].content[%d]: %w", i, j, err))
+			}
+			msg.Content = append(msg.Content, block)
 		}
 		in.Messages = append(in.Messages, msg)
 	}
+	tc, err := toolConfig(call)
+	if err != nil {
+		return nil, b.rejected(err)
+	}
+	in.ToolConfig = tc
 	ic := &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(min(call.MaxTokens, 1<<30)))}
 	if call.Temperature != nil {
 		ic.Temperature = aws.Float32(float32(*call.Temperature))
@@ -88,14 +103,24 @@ func (b *Bedrock) input(call *Call) *bedrockruntime.ConverseStreamInput {
 			StreamProcessingMode: types.GuardrailStreamProcessingMode(g.StreamProcessingMode),
 		}
 	}
-	return in
+	return in, nil
+}
+
+// rejected wraps err, a request Bedrock would refuse, as a [KindRejected]
+// [*Error].
+func (b *Bedrock) rejected(err error) *Error {
+	return &Error{Provider: b.ProviderName, Kind: KindRejected, Err: err}
 }
 
 // Stream implements [Provider].
 func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error) (Result, error) {
 	res := Result{StopReason: StopEndTurn}
 	res.Usage.InputTokens = EstimateInput(call)
-	out, err := b.Client.ConverseStream(ctx, b.input(call))
+	in, err := b.input(call)
+	if err != nil {
+		return res, err
+	}
+	out, err := b.Client.ConverseStream(ctx, in)
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, fmt.Errorf("%s: %w", b.ProviderName, ctx.Err())
@@ -105,18 +130,30 @@ func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error
 	stream := out.GetStream()
 	defer stream.Close()
 
-	var text strings.Builder
+	// outBytes counts the text and tool calls (names and input) streamed,
+	// to estimate output tokens when no usage is reported.
+	outBytes := 0
 	gotUsage := false
 	var emitErr error
-loop:
 	for ev := range stream.Events() {
 		switch e := ev.(type) {
+		case *types.ConverseStreamOutputMemberContentBlockStart:
+			if s, ok := e.Value.Start.(*types.ContentBlockStartMemberToolUse); ok {
+				start := &bus.ToolUseStart{ToolUseID: aws.ToString(s.Value.ToolUseId), Name: aws.ToString(s.Value.Name)}
+				outBytes += len(start.Name)
+				emitErr = emit(Delta{Index: int(aws.ToInt32(e.Value.ContentBlockIndex)), ToolUse: start})
+			}
 		case *types.ConverseStreamOutputMemberContentBlockDelta:
-			if d, ok := e.Value.Delta.(*types.ContentBlockDeltaMemberText); ok && d.Value != "" {
-				text.WriteString(d.Value)
-				if emitErr = emit(Delta{Index: int(aws.ToInt32(e.Value.ContentBlockIndex)), Text: d.Value}); emitErr != nil {
-					break loop
-				}
+			d := Delta{Index: int(aws.ToInt32(e.Value.ContentBlockIndex))}
+			switch v := e.Value.Delta.(type) {
+			case *types.ContentBlockDeltaMemberText:
+				d.Text = v.Value
+			case *types.ContentBlockDeltaMemberToolUse:
+				d.ToolInput = aws.ToString(v.Value.Input)
+			}
+			if n := len(d.Text) + len(d.ToolInput); n > 0 {
+				outBytes += n
+				emitErr = emit(d)
 			}
 		case *types.ConverseStreamOutputMemberMessageStop:
 			res.StopReason = string(e.Value.StopReason)
@@ -130,9 +167,12 @@ loop:
 				res.Usage.InputTokens += res.CachedInputTokens
 			}
 		}
+		if emitErr != nil {
+			break
+		}
 	}
 	if !gotUsage {
-		res.Usage.OutputTokens = EstimateTokens(text.String())
+		res.Usage.OutputTokens = int64((outBytes + bytesPerToken - 1) / bytesPerToken)
 		res.Usage.Estimated = true
 	}
 	res.Usage.TotalTokens = res.Usage.InputTokens + res.Usage.OutputTokens

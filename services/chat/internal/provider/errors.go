@@ -6,6 +6,14 @@ import (
 	"time"
 )
 
+// errTrailingJSON reports data after the JSON value of a tool schema,
+// input or result.
+var errTrailingJSON = errors.New("provider: data after the JSON value")
+
+// errEmptyJSONKey reports an empty object key in a tool schema, input or
+// result, which Bedrock's document encoder cannot write.
+var errEmptyJSONKey = errors.New("provider: empty JSON object key")
+
 // Kind classifies a provider failure so that chat can decide whether to
 // retry, fall back, and which error type the client sees.
 type Kind int
