@@ -20,7 +20,9 @@ FUZZ_TARGETS := \
 	services/authz:internal/keystore:FuzzParse \
 	services/chat:internal/provider:FuzzReadSSE \
 	services/chat:internal/provider:FuzzOpenAIToolCalls \
+	services/chat:internal/provider:FuzzJSONDocument \
 	services/edge:.:FuzzClientInput \
+	services/edge:.:FuzzOpenAIRequest \
 	services/edge:internal/wsframe:FuzzReader
 
 .PHONY: test unit fuzz vet fmt build run deps

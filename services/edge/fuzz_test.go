@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/services/edge/internal/protocol"
 )
 
@@ -41,6 +42,51 @@ func FuzzClientInput(f *testing.F) {
 		for i, p := range payloads {
 			if len(p) > s.cfg.MaxEventBytes || !json.Valid(p) {
 				t.Fatalf("accepted event %d: %q", i, p)
+			}
+		}
+	})
+}
+
+// FuzzOpenAIRequest feeds chat completion bodies to the OpenAI
+// translation: it either refuses with a 400 naming a parameter, or gives a
+// request that survives the bus's encoding, has a user message, and whose
+// tool inputs and schemas are JSON objects.
+func FuzzOpenAIRequest(f *testing.F) {
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"r"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"f"}}}`))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"system","content":[{"type":"text","text":"s"}]},{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"g"}}],"tool_choice":"required","response_format":{"type":"text"},"stop":["a"]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r oaChatRequest
+		if json.Unmarshal(data, &r) != nil {
+			return
+		}
+		out, aerr := r.toChatRequest()
+		if aerr != nil {
+			if aerr.status != 400 || aerr.body.Param == nil || aerr.body.Message == "" {
+				t.Fatalf("unspecific refusal %+v", aerr)
+			}
+			return
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			t.Fatalf("accepted request does not encode: %v", err)
+		}
+		back, err := bus.DecodeChatRequest(b)
+		if err != nil || len(back.Messages) == 0 || back.ModelID == "" {
+			t.Fatalf("accepted request %s decodes to %+v, %v", b, back, err)
+		}
+		if tc := out.ToolConfig; tc != nil {
+			for _, tool := range tc.Tools {
+				if raw := tool.ToolSpec.InputSchema.JSON; len(raw) == 0 || raw[0] != '{' {
+					t.Fatalf("accepted schema %q", raw)
+				}
+			}
+		}
+		for _, m := range out.Messages {
+			for _, blk := range m.Content {
+				if u := blk.ToolUse; u != nil && (!json.Valid(u.Input) || u.Input[0] != '{') {
+					t.Fatalf("accepted tool input %q", u.Input)
+				}
 			}
 		}
 	})

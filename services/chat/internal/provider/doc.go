@@ -1,5 +1,6 @@
 // Package provider is the seam between chat and model providers: a
-// [Provider] streams an answer as text chunks and reports usage.
+// [Provider] streams an answer as [Delta] pieces (text, and the start and
+// input of each tool call) and reports usage.
 //
 // Three providers exist: [Echo] (answers with the last user message),
 // [OpenAI] (any OpenAI-compatible server over server-sent events, with
