@@ -49,7 +49,7 @@ type CacheEntry struct {
 
 // CacheKey returns the exact-match cache key: a hex SHA-256 of the scope
 // (e.g. "user:acme/alice"), the model, the normalised messages, the
-// generation parameters and the tools offered. Conversation ids are not
+// generation parameters, the tools offered and the output format. Conversation ids are not
 // part of it. The key of a text-only request without tools is the same as
 // before tools existed, so stored and imported answers stay valid.
 func CacheKey(scope, modelID string, req ChatRequest) string {
@@ -65,9 +65,10 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 		Messages [][2]string      `json:"x"`
 		Params   *InferenceConfig `json:"p,omitempty"`
 		Tools    *ToolConfig      `json:"t,omitempty"`
+		Output   *OutputConfig    `json:"o,omitempty"`
 		Blocks   []toolBlocks     `json:"b,omitempty"`
 	}
-	n := norm{Scope: scope, Model: modelID, Params: req.InferenceConfig, Tools: req.ToolConfig}
+	n := norm{Scope: scope, Model: modelID, Params: req.InferenceConfig, Tools: req.ToolConfig, Output: req.OutputConfig}
 	for _, b := range req.System {
 		n.System = append(n.System, strings.TrimSpace(b.Text))
 	}

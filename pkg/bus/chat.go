@@ -20,6 +20,8 @@ type ChatRequest struct {
 	// toolConfig). A request whose messages hold toolUse or toolResult
 	// blocks must carry it, as Bedrock requires.
 	ToolConfig *ToolConfig `json:"toolConfig,omitempty"`
+	// OutputConfig asks for structured output (Converse's outputConfig).
+	OutputConfig *OutputConfig `json:"outputConfig,omitempty"`
 	// Stop, when set, is the request id of a generation to stop.
 	Stop string `json:"stop,omitempty"`
 }
@@ -107,6 +109,45 @@ type ToolChoice struct {
 // SpecificTool names the tool a [ToolChoice] requires.
 type SpecificTool struct {
 	Name string `json:"name"`
+}
+
+// Output format types of an [OutputFormat].
+const (
+	// OutputFormatJSONSchema is Converse's json_schema: the answer is JSON
+	// valid against Structure.JSONSchema.Schema.
+	OutputFormatJSONSchema = "json_schema"
+	// OutputFormatJSONObject is OpenAI's JSON mode (not a Converse type):
+	// the answer is a JSON object. Providers without it refuse it.
+	OutputFormatJSONObject = "json_object"
+)
+
+// OutputConfig configures the form of the answer.
+type OutputConfig struct {
+	TextFormat *OutputFormat `json:"textFormat,omitempty"`
+}
+
+// OutputFormat is the structured output the answer's text must follow.
+type OutputFormat struct {
+	// Type is OutputFormatJSONSchema or OutputFormatJSONObject.
+	Type      string           `json:"type"`
+	Structure *OutputStructure `json:"structure,omitempty"`
+}
+
+// OutputStructure holds the schema of a json_schema [OutputFormat].
+type OutputStructure struct {
+	JSONSchema *JSONSchemaDefinition `json:"jsonSchema,omitempty"`
+}
+
+// JSONSchemaDefinition is a named JSON Schema. Schema is the schema's JSON
+// text, as Converse carries it (a string, not an object).
+type JSONSchemaDefinition struct {
+	Schema      string `json:"schema"`
+	Name        string `json:"name,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Strict is OpenAI's strict flag (not a Converse field): passed to
+	// OpenAI-compatible providers, which enforce the schema exactly when
+	// it is true.
+	Strict *bool `json:"strict,omitempty"`
 }
 
 // HasToolBlocks reports whether any message holds a toolUse or toolResult

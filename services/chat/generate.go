@@ -31,8 +31,13 @@ type generation struct {
 func (s *Service) generate(ctx context.Context, j *job, emit func(provider.Delta) error) generation {
 	var g generation
 	tries := 0
+	out := outputFormat(j.req)
 	for _, m := range s.models.chain(j.v.model) {
 		up := s.upstreams[m.Provider]
+		if out != nil && !provider.SupportsOutput(up.p, out.Type) {
+			j.log.Info("fallback skipped: it cannot produce the output format", "model", m.ID, "type", out.Type)
+			continue
+		}
 		call := s.newCall(j, m)
 		backoff := s.cfg.RetryBackoff
 		for attempt := 1; attempt <= s.cfg.RetryAttempts; attempt++ {
@@ -120,6 +125,7 @@ func (s *Service) newCall(j *job, m *Model) *provider.Call {
 		call.Temperature, call.TopP, call.StopSequences = ic.Temperature, ic.TopP, ic.StopSequences
 	}
 	call.Tools = j.req.ToolConfig
+	call.Output = outputFormat(j.req)
 	if g := m.Guardrail; g != nil {
 		call.Guardrail = &provider.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace, StreamProcessingMode: g.StreamProcessingMode}
 	}

@@ -98,6 +98,13 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if !ok {
 		return validated{}, &requestError{Type: bus.ErrTypeModelNotFound, Message: fmt.Sprintf("modelId %q is not a known model", req.ModelID)}
 	}
+	outBytes, rerr := s.validateOutput(req.OutputConfig, model)
+	if rerr != nil {
+		return validated{}, rerr
+	}
+	if size+outBytes > s.cfg.MaxInputBytes {
+		return validated{}, invalid("input (text, tool inputs and results, tool specifications, output schema) is %d bytes, more than the limit of %d", size+outBytes, s.cfg.MaxInputBytes)
+	}
 	v := validated{model: model, maxTokens: model.DefaultMaxTokens}
 	limit := model.MaxTokens
 	if s.cfg.MaxOutputTokens > 0 && s.cfg.MaxOutputTokens < limit {
@@ -119,7 +126,7 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 		}
 	}
 	if model.ContextWindow > 0 {
-		n, _ := s.upstreams[model.Provider].p.InputTokens(&provider.Call{System: systemTexts(req.System), Messages: req.Messages, Tools: req.ToolConfig})
+		n, _ := s.upstreams[model.Provider].p.InputTokens(&provider.Call{System: systemTexts(req.System), Messages: req.Messages, Tools: req.ToolConfig, Output: outputFormat(req)})
 		if in := int(n); in+v.maxTokens > model.ContextWindow {
 			return validated{}, invalid("input (about %d tokens) plus maxTokens (%d) exceeds the context window of %d tokens of model %s", in, v.maxTokens, model.ContextWindow, model.ID)
 		}

@@ -38,32 +38,25 @@ type oaChatRequest struct {
 	// once may still do so when it is false.
 	ParallelToolCalls *bool `json:"parallel_tool_calls"`
 
-	// Parameters refused when set (see unsupportedParams).
 	ResponseFormat json.RawMessage `json:"response_format"`
-	Logprobs       *bool           `json:"logprobs"`
-	TopLogprobs    *int            `json:"top_logprobs"`
-	Functions      json.RawMessage `json:"functions"`
-	FunctionCall   json.RawMessage `json:"function_call"`
-	Audio          json.RawMessage `json:"audio"`
-	Modalities     []string        `json:"modalities"`
+
+	// Parameters refused when set (see unsupportedParams).
+	Logprobs     *bool           `json:"logprobs"`
+	TopLogprobs  *int            `json:"top_logprobs"`
+	Functions    json.RawMessage `json:"functions"`
+	FunctionCall json.RawMessage `json:"function_call"`
+	Audio        json.RawMessage `json:"audio"`
+	Modalities   []string        `json:"modalities"`
 }
 
 // unsupportedParams refuses parameters that ask for a kind of answer
 // Gatehouse does not produce, rather than ignore them and answer
-// differently: JSON modes, log probabilities, audio, the legacy function
-// fields (tools replace them).
+// differently: log probabilities, audio, the legacy function fields (tools
+// replace them).
 func (r *oaChatRequest) unsupportedParams() *apiError {
 	set := func(raw json.RawMessage) bool {
 		raw = bytes.TrimSpace(raw)
 		return len(raw) > 0 && string(raw) != "null"
-	}
-	if set(r.ResponseFormat) {
-		var rf struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(r.ResponseFormat, &rf) != nil || rf.Type != "text" {
-			return badParam("response_format", "response_format %s is not supported; only {\"type\":\"text\"} is. Describe the JSON you want in the prompt, or offer a tool whose parameters are the schema", bytes.TrimSpace(r.ResponseFormat))
-		}
 	}
 	if r.Logprobs != nil && *r.Logprobs {
 		return badParam("logprobs", "logprobs is not supported")
@@ -147,6 +140,9 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 		return out, aerr
 	}
 	out.ToolConfig = tools
+	if out.OutputConfig, aerr = toOutputConfig(r.ResponseFormat); aerr != nil {
+		return out, aerr
+	}
 	add := func(role string, blocks []bus.ContentBlock) {
 		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
 			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
@@ -223,6 +219,46 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 		out.InferenceConfig = ic
 	}
 	return out, nil
+}
+
+// toOutputConfig translates response_format: text is no output config,
+// json_object and json_schema become the bus's output formats.
+func toOutputConfig(raw json.RawMessage) (*bus.OutputConfig, *apiError) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var rf struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Schema      json.RawMessage `json:"schema"`
+			Strict      *bool           `json:"strict"`
+		} `json:"json_schema"`
+	}
+	if err := json.Unmarshal(raw, &rf); err != nil {
+		return nil, badParam("response_format", "response_format must be an object with a type: text, json_object or json_schema")
+	}
+	switch rf.Type {
+	case "text":
+		return nil, nil
+	case bus.OutputFormatJSONObject:
+		return &bus.OutputConfig{TextFormat: &bus.OutputFormat{Type: bus.OutputFormatJSONObject}}, nil
+	case bus.OutputFormatJSONSchema:
+		js := rf.JSONSchema
+		if js == nil || js.Name == "" {
+			return nil, badParam("response_format.json_schema.name", "response_format.json_schema.name is required")
+		}
+		schema := bytes.TrimSpace(js.Schema)
+		if len(schema) == 0 || schema[0] != '{' {
+			return nil, badParam("response_format.json_schema.schema", "response_format.json_schema.schema must be a JSON Schema object")
+		}
+		return &bus.OutputConfig{TextFormat: &bus.OutputFormat{Type: bus.OutputFormatJSONSchema, Structure: &bus.OutputStructure{
+			JSONSchema: &bus.JSONSchemaDefinition{Schema: string(schema), Name: js.Name, Description: js.Description, Strict: js.Strict},
+		}}}, nil
+	}
+	return nil, badParam("response_format.type", "response_format.type %q is not supported; use text, json_object or json_schema", rf.Type)
 }
 
 // isEmptyContent reports whether content is absent, null or "".

@@ -86,6 +86,7 @@ func (b *Bedrock) input(call *Call) (*bedrockruntime.ConverseStreamInput, error)
 		return nil, b.rejected(err)
 	}
 	in.ToolConfig = tc
+	in.OutputConfig = bedrockOutput(call.Output)
 	ic := &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(min(call.MaxTokens, 1<<30)))}
 	if call.Temperature != nil {
 		ic.Temperature = aws.Float32(float32(*call.Temperature))

@@ -24,7 +24,7 @@ func EstimateInput(call *Call) int64 {
 			n += int64((BlockBytes(b) + bytesPerToken - 1) / bytesPerToken)
 		}
 	}
-	n += int64((ToolConfigBytes(call.Tools) + bytesPerToken - 1) / bytesPerToken)
+	n += int64((ToolConfigBytes(call.Tools) + OutputBytes(call.Output) + bytesPerToken - 1) / bytesPerToken)
 	return n
 }
 
@@ -56,4 +56,14 @@ func ToolConfigBytes(tc *bus.ToolConfig) int {
 		}
 	}
 	return n
+}
+
+// OutputBytes is the size of an output format's schema, name and
+// description (0 for nil).
+func OutputBytes(f *bus.OutputFormat) int {
+	if f == nil || f.Structure == nil || f.Structure.JSONSchema == nil {
+		return 0
+	}
+	d := f.Structure.JSONSchema
+	return len(d.Schema) + len(d.Name) + len(d.Description)
 }

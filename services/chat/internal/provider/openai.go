@@ -111,9 +111,10 @@ type oaRequest struct {
 	Tools       []oaTool    `json:"tools,omitempty"`
 	// ToolChoice is "auto", "required", "none" or an [oaNamedTool]; nil
 	// leaves the server's default.
-	ToolChoice    any  `json:"tool_choice,omitempty"`
-	Stream        bool `json:"stream"`
-	StreamOptions struct {
+	ToolChoice     any               `json:"tool_choice,omitempty"`
+	ResponseFormat *oaResponseFormat `json:"response_format,omitempty"`
+	Stream         bool              `json:"stream"`
+	StreamOptions  struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 }
@@ -217,6 +218,7 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 	if call.Tools != nil {
 		req.Tools, req.ToolChoice = oaTools(call.Tools)
 	}
+	req.ResponseFormat = oaOutput(call.Output)
 	for _, s := range call.System {
 		req.Messages = append(req.Messages, oaMessage{Role: "system", Content: &s})
 	}

@@ -40,6 +40,9 @@ type Call struct {
 	// unique, schemas and inputs JSON objects, a choice naming a tool
 	// that exists).
 	Tools *bus.ToolConfig
+	// Output, when set, is the structured output the answer must follow
+	// (chat sends a provider only types [SupportsOutput] accepts).
+	Output *bus.OutputFormat
 	// Guardrail, when set, is applied by providers that support it
 	// (Bedrock).
 	Guardrail *Guardrail

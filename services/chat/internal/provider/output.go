@@ -1,0 +1,77 @@
+package provider
+
+import (
+	"encoding/json"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+)
+
+// defaultSchemaName names a json_schema output format sent without a name
+// to OpenAI, which requires one.
+const defaultSchemaName = "response"
+
+// SupportsOutput reports whether p can produce answers of the output
+// format type typ (a bus.OutputFormat* value): OpenAI-compatible servers
+// do both, Bedrock json_schema only, echo neither.
+func SupportsOutput(p Provider, typ string) bool {
+	switch p.(type) {
+	case *OpenAI:
+		return typ == bus.OutputFormatJSONSchema || typ == bus.OutputFormatJSONObject
+	case *Bedrock:
+		return typ == bus.OutputFormatJSONSchema
+	}
+	return false
+}
+
+// oaResponseFormat is OpenAI's response_format.
+type oaResponseFormat struct {
+	Type       string        `json:"type"`
+	JSONSchema *oaJSONSchema `json:"json_schema,omitempty"`
+}
+
+type oaJSONSchema struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Schema      json.RawMessage `json:"schema"`
+	Strict      *bool           `json:"strict,omitempty"`
+}
+
+// oaOutput encodes an output format as response_format (nil for none).
+func oaOutput(f *bus.OutputFormat) *oaResponseFormat {
+	if f == nil {
+		return nil
+	}
+	rf := &oaResponseFormat{Type: f.Type}
+	if f.Structure != nil && f.Structure.JSONSchema != nil {
+		d := f.Structure.JSONSchema
+		name := d.Name
+		if name == "" {
+			name = defaultSchemaName
+		}
+		rf.JSONSchema = &oaJSONSchema{Name: name, Description: d.Description, Schema: json.RawMessage(d.Schema), Strict: d.Strict}
+	}
+	return rf
+}
+
+// bedrockOutput encodes a json_schema output format as Converse's
+// outputConfig (nil for none). Chat never sends Bedrock another type.
+func bedrockOutput(f *bus.OutputFormat) *types.OutputConfig {
+	if f == nil || f.Structure == nil || f.Structure.JSONSchema == nil {
+		return nil
+	}
+	d := f.Structure.JSONSchema
+	def := types.JsonSchemaDefinition{Schema: aws.String(d.Schema)}
+	if d.Name != "" {
+		def.Name = aws.String(d.Name)
+	}
+	if d.Description != "" {
+		def.Description = aws.String(d.Description)
+	}
+	return &types.OutputConfig{TextFormat: &types.OutputFormat{
+		Type:      types.OutputFormatTypeJsonSchema,
+		Structure: &types.OutputFormatStructureMemberJsonSchema{Value: def},
+	}}
+}
