@@ -109,7 +109,9 @@ func TestStructuredOutput(t *testing.T) {
 		}{
 			{"echo", jsonSchemaOutput("person"), "model echo (provider echo) cannot produce json_schema output"},
 			{"no text format", func(r *bus.ChatRequest) { r.OutputConfig = &bus.OutputConfig{} }, "outputConfig.textFormat is missing"},
-			{"bad type", func(r *bus.ChatRequest) { r.OutputConfig = &bus.OutputConfig{TextFormat: &bus.OutputFormat{Type: "xml"}} }, `outputConfig.textFormat.type "xml" is not supported`},
+			{"bad type", func(r *bus.ChatRequest) {
+				r.OutputConfig = &bus.OutputConfig{TextFormat: &bus.OutputFormat{Type: "xml"}}
+			}, `outputConfig.textFormat.type "xml" is not supported`},
 			{"no schema", func(r *bus.ChatRequest) {
 				r.OutputConfig = &bus.OutputConfig{TextFormat: &bus.OutputFormat{Type: bus.OutputFormatJSONSchema}}
 			}, "outputConfig.textFormat.structure.jsonSchema is missing"},
