@@ -169,6 +169,12 @@ type InferenceConfig struct {
 	Temperature   *float64 `json:"temperature,omitempty"`
 	TopP          *float64 `json:"topP,omitempty"`
 	StopSequences []string `json:"stopSequences,omitempty"`
+	// Seed, PresencePenalty and FrequencyPenalty are OpenAI's sampling
+	// parameters (not Converse's): OpenAI-compatible providers get them,
+	// Bedrock, which has no such parameters, does not.
+	Seed             *int64   `json:"seed,omitempty"`
+	PresencePenalty  *float64 `json:"presencePenalty,omitempty"`
+	FrequencyPenalty *float64 `json:"frequencyPenalty,omitempty"`
 }
 
 // ErrBadRequest wraps every decoding failure of a chat request.

@@ -169,6 +169,8 @@ func TestValidationErrors(t *testing.T) {
 		})), bus.ErrTypeValidation, "messages has 5 entries, more than the limit of 3"},
 		{"too big", string(request(strings.Repeat("x", 101))), bus.ErrTypeValidation, "limit of 100"},
 		{"max tokens", string(request("x", func(r *bus.ChatRequest) { r.InferenceConfig = &bus.InferenceConfig{MaxTokens: 100000} })), bus.ErrTypeValidation, "inferenceConfig.maxTokens"},
+		{"presence penalty", string(request("x", func(r *bus.ChatRequest) { v := 2.5; r.InferenceConfig = &bus.InferenceConfig{PresencePenalty: &v} })), bus.ErrTypeValidation, "inferenceConfig.presencePenalty is 2.5; it must be within -2..2"},
+		{"frequency penalty", string(request("x", func(r *bus.ChatRequest) { v := -3.0; r.InferenceConfig = &bus.InferenceConfig{FrequencyPenalty: &v} })), bus.ErrTypeValidation, "inferenceConfig.frequencyPenalty is -3; it must be within -2..2"},
 		{"negative max tokens", string(request("x", func(r *bus.ChatRequest) { r.InferenceConfig = &bus.InferenceConfig{MaxTokens: -1} })), bus.ErrTypeValidation, "inferenceConfig.maxTokens"},
 		{"no model", string(request("x", func(r *bus.ChatRequest) { r.ModelID = "" })), bus.ErrTypeValidation, "modelId is required"},
 		{"unknown model", string(request("x", func(r *bus.ChatRequest) { r.ModelID = "gpt-9" })), bus.ErrTypeModelNotFound, `modelId "gpt-9"`},

@@ -123,6 +123,7 @@ func (s *Service) newCall(j *job, m *Model) *provider.Call {
 	}
 	if ic := j.req.InferenceConfig; ic != nil {
 		call.Temperature, call.TopP, call.StopSequences = ic.Temperature, ic.TopP, ic.StopSequences
+		call.Seed, call.PresencePenalty, call.FrequencyPenalty = ic.Seed, ic.PresencePenalty, ic.FrequencyPenalty
 	}
 	call.Tools = j.req.ToolConfig
 	call.Output = outputFormat(j.req)

@@ -311,6 +311,8 @@ func TestOpenAIStream(t *testing.T) {
 	sub := h.listen(h.subj.Outbound(fay.ChannelID))
 	h.publish(fay, "req-oa", modelRequest("gpt", "hello", func(r *bus.ChatRequest) {
 		r.System = []bus.ContentBlock{{Text: "sys"}}
+		seed, presence, frequency := int64(7), 0.5, -0.25
+		r.InferenceConfig = &bus.InferenceConfig{Seed: &seed, PresencePenalty: &presence, FrequencyPenalty: &frequency}
 	}), nil)
 	md := checkAnswer(t, answer(t, sub), "req-oa", "conv-1", "Hi from upstream", "end_turn")
 	if u := md.Metadata.Usage; u.InputTokens != 10 || u.OutputTokens != 3 || u.Estimated {
@@ -322,7 +324,7 @@ func TestOpenAIStream(t *testing.T) {
 	}
 	b, _ := json.Marshal(reqs[0].Body)
 	for _, want := range []string{`"stream":true`, `"stream_options":{"include_usage":true}`, `"model":"gpt-4o-mini"`, `"max_tokens":100`,
-		`{"content":"sys","role":"system"}`, `{"content":"hello","role":"user"}`} {
+		`{"content":"sys","role":"system"}`, `{"content":"hello","role":"user"}`, `"seed":7`, `"presence_penalty":0.5`, `"frequency_penalty":-0.25`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("upstream body %s lacks %s", b, want)
 		}

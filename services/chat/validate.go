@@ -124,6 +124,12 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 		if p := ic.TopP; p != nil && (*p < 0 || *p > 1) {
 			return validated{}, invalid("inferenceConfig.topP is %g; it must be within 0..1", *p)
 		}
+		if p := ic.PresencePenalty; p != nil && (*p < -2 || *p > 2) {
+			return validated{}, invalid("inferenceConfig.presencePenalty is %g; it must be within -2..2", *p)
+		}
+		if p := ic.FrequencyPenalty; p != nil && (*p < -2 || *p > 2) {
+			return validated{}, invalid("inferenceConfig.frequencyPenalty is %g; it must be within -2..2", *p)
+		}
 	}
 	if model.ContextWindow > 0 {
 		n, _ := s.upstreams[model.Provider].p.InputTokens(&provider.Call{System: systemTexts(req.System), Messages: req.Messages, Tools: req.ToolConfig, Output: outputFormat(req)})

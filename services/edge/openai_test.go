@@ -74,6 +74,9 @@ func TestOpenAITranslate(t *testing.T) {
 		{"max_completion_tokens wins, stop array", `{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9,"stop":["a","b"],"n":1}`,
 			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
 				InferenceConfig: &bus.InferenceConfig{MaxTokens: 9, StopSequences: []string{"a", "b"}}}},
+		{"seed and penalties", `{"model":"m","messages":[{"role":"user","content":"x"}],"seed":42,"presence_penalty":0.5,"frequency_penalty":-1}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
+				InferenceConfig: &bus.InferenceConfig{Seed: ptr(int64(42)), PresencePenalty: ptr(0.5), FrequencyPenalty: ptr(-1.0)}}},
 	}
 	for _, tc := range ok {
 		var r oaChatRequest
@@ -114,6 +117,8 @@ func TestOpenAITranslate(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema"}}`, "response_format.json_schema.name"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"a","schema":true}}}`, "response_format.json_schema.schema"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true}`, "logprobs"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"presence_penalty":2.5}`, "presence_penalty"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"frequency_penalty":-3}`, "frequency_penalty"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":3}`, "top_logprobs"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"functions":[{"name":"f"}]}`, "functions"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"function_call":"auto"}`, "function_call"},

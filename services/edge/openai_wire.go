@@ -28,6 +28,9 @@ type oaChatRequest struct {
 	Temperature         *float64          `json:"temperature"`
 	TopP                *float64          `json:"top_p"`
 	Stop                json.RawMessage   `json:"stop"`
+	Seed                *int64            `json:"seed"`
+	PresencePenalty     *float64          `json:"presence_penalty"`
+	FrequencyPenalty    *float64          `json:"frequency_penalty"`
 	N                   *int              `json:"n"`
 	Stream              bool              `json:"stream"`
 	StreamOptions       *oaStreamOptions  `json:"stream_options"`
@@ -194,7 +197,15 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 	if len(out.Messages) == 0 {
 		return out, badParam("messages", "messages has no user message")
 	}
-	ic := &bus.InferenceConfig{Temperature: r.Temperature, TopP: r.TopP}
+	for _, p := range []struct {
+		name string
+		v    *float64
+	}{{"presence_penalty", r.PresencePenalty}, {"frequency_penalty", r.FrequencyPenalty}} {
+		if p.v != nil && (*p.v < -2 || *p.v > 2) {
+			return out, badParam(p.name, "%s is %g; it must be within -2..2", p.name, *p.v)
+		}
+	}
+	ic := &bus.InferenceConfig{Temperature: r.Temperature, TopP: r.TopP, Seed: r.Seed, PresencePenalty: r.PresencePenalty, FrequencyPenalty: r.FrequencyPenalty}
 	switch {
 	case r.MaxCompletionTokens != nil:
 		if *r.MaxCompletionTokens < 1 {
@@ -215,7 +226,8 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 			return out, badParam("stop", "stop must be a string or an array of strings")
 		}
 	}
-	if ic.MaxTokens != 0 || ic.Temperature != nil || ic.TopP != nil || len(ic.StopSequences) > 0 {
+	if ic.MaxTokens != 0 || ic.Temperature != nil || ic.TopP != nil || len(ic.StopSequences) > 0 ||
+		ic.Seed != nil || ic.PresencePenalty != nil || ic.FrequencyPenalty != nil {
 		out.InferenceConfig = ic
 	}
 	return out, nil

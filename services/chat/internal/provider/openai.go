@@ -102,13 +102,16 @@ type oaNamedTool struct {
 }
 
 type oaRequest struct {
-	Model       string      `json:"model"`
-	Messages    []oaMessage `json:"messages"`
-	MaxTokens   int         `json:"max_tokens,omitempty"`
-	Temperature *float64    `json:"temperature,omitempty"`
-	TopP        *float64    `json:"top_p,omitempty"`
-	Stop        []string    `json:"stop,omitempty"`
-	Tools       []oaTool    `json:"tools,omitempty"`
+	Model            string      `json:"model"`
+	Messages         []oaMessage `json:"messages"`
+	MaxTokens        int         `json:"max_tokens,omitempty"`
+	Temperature      *float64    `json:"temperature,omitempty"`
+	TopP             *float64    `json:"top_p,omitempty"`
+	Stop             []string    `json:"stop,omitempty"`
+	Seed             *int64      `json:"seed,omitempty"`
+	PresencePenalty  *float64    `json:"presence_penalty,omitempty"`
+	FrequencyPenalty *float64    `json:"frequency_penalty,omitempty"`
+	Tools            []oaTool    `json:"tools,omitempty"`
 	// ToolChoice is "auto", "required", "none" or an [oaNamedTool]; nil
 	// leaves the server's default.
 	ToolChoice     any               `json:"tool_choice,omitempty"`
@@ -213,6 +216,10 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 		TopP:        call.TopP,
 		Stop:        call.StopSequences,
 		Stream:      true,
+
+		Seed:             call.Seed,
+		PresencePenalty:  call.PresencePenalty,
+		FrequencyPenalty: call.FrequencyPenalty,
 	}
 	req.StreamOptions.IncludeUsage = true
 	if call.Tools != nil {

@@ -36,6 +36,11 @@ type Call struct {
 	Temperature   *float64
 	TopP          *float64
 	StopSequences []string
+	// Seed, PresencePenalty and FrequencyPenalty are passed to
+	// OpenAI-compatible servers; Bedrock has no such parameters.
+	Seed             *int64
+	PresencePenalty  *float64
+	FrequencyPenalty *float64
 	// Tools, when set, offers the model tools (validated by chat: names
 	// unique, schemas and inputs JSON objects, a choice naming a tool
 	// that exists).
