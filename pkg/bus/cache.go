@@ -49,7 +49,8 @@ type CacheEntry struct {
 
 // CacheKey returns the exact-match cache key: a hex SHA-256 of the scope
 // (e.g. "user:acme/alice"), the model, the normalised messages, the
-// generation parameters, the tools offered and the output format. Conversation ids are not
+// generation parameters, the tools offered, the output format and a hash of
+// each image. Conversation ids are not
 // part of it. The key of a text-only request without tools is the same as
 // before tools existed, so stored and imported answers stay valid.
 func CacheKey(scope, modelID string, req ChatRequest) string {
@@ -57,6 +58,8 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 		Message int               `json:"i"`
 		Uses    []ToolUseBlock    `json:"u,omitempty"`
 		Results []ToolResultBlock `json:"r,omitempty"`
+		// Images are "<format>:<hex SHA-256 of the bytes>", in order.
+		Images []string `json:"g,omitempty"`
 	}
 	type norm struct {
 		Scope    string           `json:"s"`
@@ -82,6 +85,9 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 				tb.Uses = append(tb.Uses, *b.ToolUse)
 			case b.ToolResult != nil:
 				tb.Results = append(tb.Results, *b.ToolResult)
+			case b.Image != nil:
+				sum := sha256.Sum256(b.Image.Source.Bytes)
+				tb.Images = append(tb.Images, b.Image.Format+":"+hex.EncodeToString(sum[:]))
 			default:
 				if texts > 0 {
 					sb.WriteByte('\n')
@@ -91,7 +97,7 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 			}
 		}
 		n.Messages = append(n.Messages, [2]string{strings.ToLower(m.Role), sb.String()})
-		if tb.Uses != nil || tb.Results != nil {
+		if tb.Uses != nil || tb.Results != nil || tb.Images != nil {
 			tb.Message = i
 			n.Blocks = append(n.Blocks, tb)
 		}

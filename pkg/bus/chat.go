@@ -33,13 +33,37 @@ type Message struct {
 }
 
 // ContentBlock is one piece of message content: exactly one of Text,
-// ToolUse (assistant messages: the model called a tool) and ToolResult
-// (user messages: what the tool returned) is set.
+// Image (user messages), ToolUse (assistant messages: the model called a
+// tool) and ToolResult (user messages: what the tool returned) is set.
 type ContentBlock struct {
 	Text       string           `json:"text,omitempty"`
+	Image      *ImageBlock      `json:"image,omitempty"`
 	ToolUse    *ToolUseBlock    `json:"toolUse,omitempty"`
 	ToolResult *ToolResultBlock `json:"toolResult,omitempty"`
 }
+
+// Image formats an [ImageBlock] may have (Converse's).
+const (
+	ImagePNG  = "png"
+	ImageJPEG = "jpeg"
+	ImageGIF  = "gif"
+	ImageWebP = "webp"
+)
+
+// ImageBlock is an image the model reads, in Converse's shape: its format
+// and its bytes (base64 in JSON).
+type ImageBlock struct {
+	Format string      `json:"format"`
+	Source ImageSource `json:"source"`
+}
+
+// ImageSource holds an image's bytes.
+type ImageSource struct {
+	Bytes []byte `json:"bytes"`
+}
+
+// MediaType returns the image's MIME type, e.g. "image/png".
+func (b *ImageBlock) MediaType() string { return "image/" + b.Format }
 
 // ToolUseBlock is a call of a tool by the model.
 type ToolUseBlock struct {
