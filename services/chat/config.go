@@ -50,6 +50,11 @@ const (
 	MaxToolNameBytes = 64
 	// MaxToolUseIDBytes bounds a toolUseId / tool_call_id.
 	MaxToolUseIDBytes = 128
+	// MaxImages bounds the images of one request (Bedrock's limit). Their
+	// bytes do not count toward MaxInputBytes: a stored chat request is at
+	// most bus.MaxEventBytes (1 MiB, base64 included), which bounds them,
+	// below Bedrock's 3.75 MB per image.
+	MaxImages = 20
 	// MaxDeliver is how many times JetStream delivers an INBOUND message:
 	// once. It is the at-most-once rule: JetStream never redelivers a
 	// request, so an asynchronous acknowledgement (no round trip before the

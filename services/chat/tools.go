@@ -62,9 +62,17 @@ func validateTools(tc *bus.ToolConfig, hasToolBlocks bool) (int, *requestError) 
 // validateBlock checks content block j of message i and returns its size.
 func validateBlock(m bus.Message, i, j int) (int, *requestError) {
 	b := m.Content[j]
+	kinds := 0
+	for _, set := range []bool{b.Text != "", b.Image != nil, b.ToolUse != nil, b.ToolResult != nil} {
+		if set {
+			kinds++
+		}
+	}
 	switch {
-	case b.ToolUse != nil && b.ToolResult != nil, b.ToolUse != nil && b.Text != "", b.ToolResult != nil && b.Text != "":
-		return 0, invalid("messages[%d].content[%d] sets more than one of text, toolUse and toolResult", i, j)
+	case kinds > 1:
+		return 0, invalid("messages[%d].content[%d] sets more than one of text, image, toolUse and toolResult", i, j)
+	case b.Image != nil:
+		return 0, validateImage(m, i, j)
 	case b.ToolUse != nil:
 		u := b.ToolUse
 		if m.Role != roleAssistant {

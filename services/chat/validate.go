@@ -47,7 +47,7 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if len(req.Messages) > s.cfg.MaxMessages {
 		return validated{}, invalid("messages has %d entries, more than the limit of %d", len(req.Messages), s.cfg.MaxMessages)
 	}
-	size := 0
+	size, images := 0, 0
 	for i, b := range req.System {
 		if strings.TrimSpace(b.Text) == "" {
 			return validated{}, invalid("system[%d].text is empty", i)
@@ -62,7 +62,12 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 			return validated{}, invalid("messages[%d].content is empty", i)
 		}
 		for j, b := range m.Content {
-			if b.ToolUse != nil || b.ToolResult != nil {
+			if b.Image != nil {
+				if images++; images > MaxImages {
+					return validated{}, invalid("messages hold more than %d images, the limit per request", MaxImages)
+				}
+			}
+			if b.ToolUse != nil || b.ToolResult != nil || b.Image != nil {
 				n, rerr := validateBlock(m, i, j)
 				if rerr != nil {
 					return validated{}, rerr

@@ -1,0 +1,37 @@
+package chat
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+)
+
+// imageTypes maps each image format to the MIME type its bytes must sniff
+// as.
+var imageTypes = map[string]string{
+	bus.ImagePNG:  "image/png",
+	bus.ImageJPEG: "image/jpeg",
+	bus.ImageGIF:  "image/gif",
+	bus.ImageWebP: "image/webp",
+}
+
+// validateImage checks the image block j of message i: in a user message,
+// a known format and bytes of that format. Their size is bounded by the
+// stored request's (bus.MaxEventBytes).
+func validateImage(m bus.Message, i, j int) *requestError {
+	img := m.Content[j].Image
+	if m.Role != roleUser {
+		return invalid("messages[%d].content[%d].image is in a %q message; only user messages carry images", i, j, m.Role)
+	}
+	want, ok := imageTypes[img.Format]
+	if !ok {
+		return invalid("messages[%d].content[%d].image.format %q is not supported; use png, jpeg, gif or webp", i, j, img.Format)
+	}
+	if len(img.Source.Bytes) == 0 {
+		return invalid("messages[%d].content[%d].image.source.bytes is empty", i, j)
+	}
+	if got := http.DetectContentType(img.Source.Bytes); got != want {
+		return invalid("messages[%d].content[%d].image.source.bytes is not a %s image (its bytes look like %s)", i, j, img.Format, got)
+	}
+	return nil
+}
