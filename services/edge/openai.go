@@ -215,6 +215,12 @@ func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) 
 		writeOAError(w, oaFromProtocol(protocol.Internal("cannot encode the request"), false))
 		return
 	}
+	if len(data) > bus.MaxEventBytes {
+		writeOAError(w, &apiError{status: http.StatusRequestEntityTooLarge, body: oaError{
+			Message: fmt.Sprintf("the request is %d bytes as stored for chat (images base64-encoded), more than the limit of %d bytes; send fewer or smaller images or less text", len(data), bus.MaxEventBytes),
+			Type:    "invalid_request_error", Code: "request_too_large"}})
+		return
+	}
 	idHeader, err := identity.Encode(id)
 	if err != nil {
 		writeOAError(w, oaFromProtocol(protocol.Internal("cannot encode caller identity"), false))

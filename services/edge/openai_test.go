@@ -68,6 +68,12 @@ func TestOpenAITranslate(t *testing.T) {
 			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
 				OutputConfig: &bus.OutputConfig{TextFormat: &bus.OutputFormat{Type: "json_schema", Structure: &bus.OutputStructure{JSONSchema: &bus.JSONSchemaDefinition{
 					Schema: `{"type":"object","properties":{"name":{"type":"string"}}}`, Name: "person", Description: "a person", Strict: ptr(true)}}}}}},
+		{"image parts", `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/jpg;base64,/9j/4A==","detail":"low"}},{"type":"image_url","image_url":{"url":"data:image/webp;base64,UklGRg"}}]}]}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{
+				{Text: "what is this?"},
+				{Image: &bus.ImageBlock{Format: "jpeg", Source: bus.ImageSource{Bytes: []byte{0xff, 0xd8, 0xff, 0xe0}}}},
+				{Image: &bus.ImageBlock{Format: "webp", Source: bus.ImageSource{Bytes: []byte("RIFF")}}},
+			}}}}},
 		{"json object output", `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}`,
 			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
 				OutputConfig: &bus.OutputConfig{TextFormat: &bus.OutputFormat{Type: "json_object"}}}},
@@ -126,7 +132,13 @@ func TestOpenAITranslate(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"modalities":["text","audio"]}`, "modalities"},
 		{`{"model":"m","messages":[{"role":"user","content":null}]}`, "messages[0].content"},
 		{`{"model":"m","messages":[{"role":"user","content":"  "}]}`, "messages[0].content"},
-		{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, "messages[0].content[0].type"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, "messages[0].content[0].image_url"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio"}]}]}`, "messages[0].content[0].type"},
+		{`{"model":"m","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]},{"role":"user","content":"x"}]}`, "messages[0].content[0].type"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}`, "messages[0].content[1].image_url.url"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/bmp;base64,AAAA"}}]}]}`, "messages[0].content[0].image_url.url"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,AAAA"}}]}]}`, "messages[0].content[0].image_url.url"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,!!!"}}]}]}`, "messages[0].content[0].image_url.url"},
 		{`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":""}]}]}`, "messages[0].content[0].text"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}`, "n"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}`, "max_tokens"},
@@ -393,6 +405,12 @@ func TestOpenAIHandler(t *testing.T) {
 	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"`+strings.Repeat("x", int(DefaultReadLimit))+`"}]}`)
 	if oe := decodeOAError(t, resp); resp.StatusCode != 413 || !strings.Contains(oe.Message, "limit") {
 		t.Fatalf("too big: %d %+v", resp.StatusCode, oe)
+	}
+	// Within the read limit, beyond what INBOUND stores: 413, not a
+	// failed store.
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"`+strings.Repeat("x", bus.MaxEventBytes+1)+`"}]}`)
+	if oe := decodeOAError(t, resp); resp.StatusCode != 413 || !strings.Contains(oe.Message, "as stored for chat") || oe.Code != "request_too_large" {
+		t.Fatalf("too big to store: %d %+v", resp.StatusCode, oe)
 	}
 	// No chat service answering the catalog: 503.
 	req, _ = http.NewRequest(http.MethodGet, e.svc.URL()+PathModels, nil)

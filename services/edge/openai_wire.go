@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -96,8 +97,16 @@ type oaInMessage struct {
 }
 
 type oaPart struct {
-	Type string `json:"type"`
-	Text string `json:"text"`
+	Type     string      `json:"type"`
+	Text     string      `json:"text"`
+	ImageURL *oaImageURL `json:"image_url"`
+}
+
+// oaImageURL is an image_url part's image; detail is OpenAI's resolution
+// hint, accepted and not passed on.
+type oaImageURL struct {
+	URL    string `json:"url"`
+	Detail string `json:"detail"`
 }
 
 // oaError is OpenAI's error object.
@@ -167,15 +176,11 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 				out.System = append(out.System, bus.ContentBlock{Text: t})
 			}
 		case "user", "assistant":
-			var texts []string
+			var blocks []bus.ContentBlock
 			if m.Role == "assistant" && len(m.ToolCalls) > 0 && isEmptyContent(m.Content) {
 				// An assistant turn that only calls tools has no content.
-			} else if texts, aerr = contentTexts(m.Content, i); aerr != nil {
+			} else if blocks, aerr = contentBlocks(m.Content, i, m.Role == "user"); aerr != nil {
 				return out, aerr
-			}
-			blocks := make([]bus.ContentBlock, len(texts), len(texts)+len(m.ToolCalls))
-			for j, t := range texts {
-				blocks[j] = bus.ContentBlock{Text: t}
 			}
 			uses, aerr := toolUseBlocks(m.ToolCalls, i)
 			if aerr != nil {
@@ -279,9 +284,23 @@ func isEmptyContent(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null" || string(raw) == `""`
 }
 
-// contentTexts reads a message's content: a string or an array of text
-// parts.
+// contentTexts reads a message's content that may hold only text: a
+// string or an array of text parts.
 func contentTexts(raw json.RawMessage, i int) ([]string, *apiError) {
+	blocks, aerr := contentBlocks(raw, i, false)
+	if aerr != nil {
+		return nil, aerr
+	}
+	texts := make([]string, len(blocks))
+	for j, b := range blocks {
+		texts[j] = b.Text
+	}
+	return texts, nil
+}
+
+// contentBlocks reads a message's content: a string or an array of text
+// parts and, when images is set, image_url parts.
+func contentBlocks(raw json.RawMessage, i int, images bool) ([]bus.ContentBlock, *apiError) {
 	raw = bytes.TrimSpace(raw)
 	field := fmt.Sprintf("messages[%d].content", i)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -295,7 +314,7 @@ func contentTexts(raw json.RawMessage, i int) ([]string, *apiError) {
 		if strings.TrimSpace(s) == "" {
 			return nil, badParam(field, "%s is empty", field)
 		}
-		return []string{s}, nil
+		return []bus.ContentBlock{{Text: s}}, nil
 	}
 	var parts []oaPart
 	if err := json.Unmarshal(raw, &parts); err != nil {
@@ -304,17 +323,66 @@ func contentTexts(raw json.RawMessage, i int) ([]string, *apiError) {
 	if len(parts) == 0 {
 		return nil, badParam(field, "%s is empty", field)
 	}
-	texts := make([]string, 0, len(parts))
+	blocks := make([]bus.ContentBlock, 0, len(parts))
 	for j, p := range parts {
-		if p.Type != "text" {
-			return nil, badParam(fmt.Sprintf("%s[%d].type", field, j), "%s[%d].type %q is not supported; only text parts are", field, j, p.Type)
+		pf := fmt.Sprintf("%s[%d]", field, j)
+		switch {
+		case p.Type == "text":
+			if strings.TrimSpace(p.Text) == "" {
+				return nil, badParam(pf+".text", "%s.text is empty", pf)
+			}
+			blocks = append(blocks, bus.ContentBlock{Text: p.Text})
+		case p.Type == "image_url" && images:
+			if p.ImageURL == nil {
+				return nil, badParam(pf+".image_url", "%s.image_url is missing", pf)
+			}
+			img, aerr := dataURLImage(p.ImageURL.URL, pf+".image_url.url")
+			if aerr != nil {
+				return nil, aerr
+			}
+			blocks = append(blocks, bus.ContentBlock{Image: img})
+		case p.Type == "image_url":
+			return nil, badParam(pf+".type", "%s.type %q is only allowed in user messages", pf, p.Type)
+		default:
+			return nil, badParam(pf+".type", "%s.type %q is not supported; use text or image_url", pf, p.Type)
 		}
-		if strings.TrimSpace(p.Text) == "" {
-			return nil, badParam(fmt.Sprintf("%s[%d].text", field, j), "%s[%d].text is empty", field, j)
-		}
-		texts = append(texts, p.Text)
 	}
-	return texts, nil
+	return blocks, nil
+}
+
+// imageFormats maps the media types of data URLs to image formats.
+var imageFormats = map[string]string{
+	"image/png":  bus.ImagePNG,
+	"image/jpeg": bus.ImageJPEG,
+	"image/jpg":  bus.ImageJPEG,
+	"image/gif":  bus.ImageGIF,
+	"image/webp": bus.ImageWebP,
+}
+
+// dataURLImage decodes an image sent as a data URL
+// (data:image/png;base64,...). Images at other URLs are refused: the
+// gateway does not fetch from addresses a caller names.
+func dataURLImage(url, field string) (*bus.ImageBlock, *apiError) {
+	rest, ok := strings.CutPrefix(url, "data:")
+	if !ok {
+		return nil, badParam(field, "%s must be a data URL (data:image/png;base64,...): Gatehouse does not fetch images from other URLs; download the image and send its bytes inline", field)
+	}
+	meta, payload, ok := strings.Cut(rest, ",")
+	mediaType, isBase64 := strings.CutSuffix(meta, ";base64")
+	format := imageFormats[strings.ToLower(mediaType)]
+	switch {
+	case !ok || !isBase64:
+		return nil, badParam(field, "%s must be a base64 data URL: data:<media type>;base64,<data>", field)
+	case format == "":
+		return nil, badParam(field, "%s has media type %q; use image/png, image/jpeg, image/gif or image/webp", field, mediaType)
+	}
+	data, err := base64.StdEncoding.DecodeString(payload)
+	if err != nil {
+		if data, err = base64.RawStdEncoding.DecodeString(payload); err != nil {
+			return nil, badParam(field, "%s does not hold valid base64 data", field)
+		}
+	}
+	return &bus.ImageBlock{Format: format, Source: bus.ImageSource{Bytes: data}}, nil
 }
 
 // finishReason maps a stop reason to OpenAI's finish_reason.
