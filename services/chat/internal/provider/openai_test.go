@@ -485,3 +485,22 @@ func FuzzOpenAIToolCalls(f *testing.F) {
 		})
 	})
 }
+
+// BenchmarkOpenAIBody encodes the body of a text-only conversation: a
+// system prompt and ten turns.
+func BenchmarkOpenAIBody(b *testing.B) {
+	call := &Call{Model: "gpt-4o-mini", System: []string{"be brief"}, MaxTokens: 100}
+	for i := range 10 {
+		role := "user"
+		if i%2 == 1 {
+			role = "assistant"
+		}
+		call.Messages = append(call.Messages, bus.Message{Role: role, Content: []bus.ContentBlock{{Text: strings.Repeat("word ", 40)}}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (&OpenAI{}).body(call); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
