@@ -226,6 +226,10 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 		req.Tools, req.ToolChoice = oaTools(call.Tools)
 	}
 	req.ResponseFormat = oaOutput(call.Output)
+	// One message per system block and message, more with tool results.
+	if n := len(call.System) + len(call.Messages); n > 0 {
+		req.Messages = make([]oaMessage, 0, n)
+	}
 	for _, s := range call.System {
 		req.Messages = append(req.Messages, oaMessage{Role: "system", Content: &s})
 	}
