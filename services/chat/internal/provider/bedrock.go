@@ -19,10 +19,11 @@ import (
 const BedrockType = "bedrock"
 
 // Bedrock streams from Amazon Bedrock's ConverseStream API. System prompts,
-// inference parameters, tools (toolConfig, toolUse and toolResult blocks)
-// and the call's guardrail are passed through; the model's tool calls are
-// streamed as [Delta] tool-use starts and input pieces; usage comes from the
-// stream's metadata event. It is safe for concurrent use.
+// inference parameters, images (image blocks with their bytes), tools
+// (toolConfig, toolUse and toolResult blocks) and the call's guardrail are
+// passed through; the model's tool calls are streamed as [Delta] tool-use
+// starts and input pieces; usage comes from the stream's metadata event.
+// It is safe for concurrent use.
 type Bedrock struct {
 	// ProviderName is what [Bedrock.Name] returns (the catalog name).
 	ProviderName string

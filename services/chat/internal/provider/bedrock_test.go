@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -337,4 +338,51 @@ func FuzzJSONDocument(f *testing.F) {
 			t.Fatalf("%s became %s", in, out)
 		}
 	})
+}
+
+// TestBedrockImages sends images to the fake: each is an image block with
+// its format and its bytes in base64, between the texts around it, and the
+// bytes decode to those of the image.
+func TestBedrockImages(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewBedrock(providertest.Reply{Chunks: []string{"Red."}, Usage: &providertest.Usage{InputTokens: 40, OutputTokens: 2}})
+	defer fake.Close()
+	pngImg, jpegImg := tinyImage(t, bus.ImagePNG), tinyImage(t, bus.ImageJPEG)
+	call := &Call{Model: "m", MaxTokens: 10, Messages: []bus.Message{
+		{Role: "user", Content: []bus.ContentBlock{{Text: "What is in this image?"}, {Image: pngImg}, {Text: "One word."}}},
+		{Role: "assistant", Content: []bus.ContentBlock{{Text: "Red."}}},
+		{Role: "user", Content: []bus.ContentBlock{{Image: jpegImg}, {Text: "And this one?"}}},
+	}}
+	got, res, err := streamAll(t, bedrockOn(fake), call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Text != "Red." || res.Usage.InputTokens != 40 {
+		t.Fatalf("deltas %+v, result %+v", got, res)
+	}
+	pngB64 := base64.StdEncoding.EncodeToString(pngImg.Source.Bytes)
+	jpegB64 := base64.StdEncoding.EncodeToString(jpegImg.Source.Bytes)
+	body := sentBody(t, fake)
+	equalJSON(t, "messages", body["messages"], `[`+
+		`{"role":"user","content":[{"text":"What is in this image?"},{"image":{"format":"png","source":{"bytes":"`+pngB64+`"}}},{"text":"One word."}]},`+
+		`{"role":"assistant","content":[{"text":"Red."}]},`+
+		`{"role":"user","content":[{"image":{"format":"jpeg","source":{"bytes":"`+jpegB64+`"}}},{"text":"And this one?"}]}]`)
+	if t.Failed() {
+		return
+	}
+
+	msgs := body["messages"].([]any)
+	for _, c := range []struct {
+		msg, block int
+		img        *bus.ImageBlock
+	}{{0, 1, pngImg}, {2, 0, jpegImg}} {
+		image := msgs[c.msg].(map[string]any)["content"].([]any)[c.block].(map[string]any)["image"].(map[string]any)
+		b, err := base64.StdEncoding.DecodeString(image["source"].(map[string]any)["bytes"].(string))
+		if err != nil {
+			t.Fatalf("messages[%d] image bytes: %v", c.msg, err)
+		}
+		if !bytes.Equal(b, c.img.Source.Bytes) {
+			t.Fatalf("messages[%d] image decodes to %d bytes unlike the %d sent", c.msg, len(b), len(c.img.Source.Bytes))
+		}
+	}
 }

@@ -14,10 +14,16 @@ import (
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
 
-// contentBlock maps a message block to Bedrock's: text, toolUse or
-// toolResult.
+// contentBlock maps a message block to Bedrock's: text, image, toolUse or
+// toolResult. An image keeps its format (chat allows only Converse's) and
+// its bytes, which the SDK sends base64.
 func contentBlock(c bus.ContentBlock) (types.ContentBlock, error) {
 	switch {
+	case c.Image != nil:
+		return &types.ContentBlockMemberImage{Value: types.ImageBlock{
+			Format: types.ImageFormat(c.Image.Format),
+			Source: &types.ImageSourceMemberBytes{Value: c.Image.Source.Bytes},
+		}}, nil
 	case c.ToolUse != nil:
 		input, err := jsonDocument(c.ToolUse.Input)
 		if err != nil {

@@ -16,7 +16,8 @@ const EchoName = "echo"
 // a last message holding only tool results is answered with their text.
 // It never calls a tool. Its tokenizer is words: input tokens are the words
 // of every system and message text, tool result and tool input, output
-// tokens the chunks emitted, both exact.
+// tokens the chunks emitted, both exact. Images are not words: echo counts
+// no tokens for them and does not echo them.
 type Echo struct {
 	// Delay is the pause between chunks (0 = none), for realistic
 	// streaming in development and for cancellation tests.

@@ -6,6 +6,16 @@ import "github.com/gatehouse-ai/gatehouse/pkg/bus"
 // that reports none: about four bytes of English text per token.
 const bytesPerToken = 4
 
+// ImageTokenEstimate is the input tokens estimated for one image, whatever
+// its size. It is an upper bound for Claude on Bedrock, which scales an
+// image down to at most about 1.15 megapixels and counts about
+// width × height / 750 tokens: some 1,600. OpenAI's gpt-4o in high detail
+// counts 85 + 170 per 512px tile of the image scaled to 768px on its short
+// side, at most 1,445 (765 for a 1024×1024 image); models that bill images
+// at a multiple (gpt-4o-mini, gpt-4.1-mini) count more. It stays an
+// estimate, which the usage an upstream reports replaces.
+const ImageTokenEstimate = 1600
+
 // EstimateTokens estimates the tokens of text: one per started
 // [bytesPerToken] bytes.
 func EstimateTokens(text string) int64 {
@@ -13,7 +23,8 @@ func EstimateTokens(text string) int64 {
 }
 
 // EstimateInput estimates the input tokens of call: system, messages
-// (text, tool inputs and results) and tool specifications.
+// (text, tool inputs and results, [ImageTokenEstimate] per image) and tool
+// specifications.
 func EstimateInput(call *Call) int64 {
 	var n int64
 	for _, s := range call.System {
@@ -21,6 +32,9 @@ func EstimateInput(call *Call) int64 {
 	}
 	for _, m := range call.Messages {
 		for _, b := range m.Content {
+			if b.Image != nil {
+				n += ImageTokenEstimate
+			}
 			n += int64((BlockBytes(b) + bytesPerToken - 1) / bytesPerToken)
 		}
 	}
@@ -29,7 +43,8 @@ func EstimateInput(call *Call) int64 {
 }
 
 // BlockBytes is the size of a content block's text, tool input or tool
-// result: what a model reads of it.
+// result: what a model reads of it as text. An image block has none: its
+// bytes are not text (its tokens are [ImageTokenEstimate]).
 func BlockBytes(b bus.ContentBlock) int {
 	n := len(b.Text)
 	if u := b.ToolUse; u != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,11 @@ const maxErrorBodyBytes = 64 << 10
 // upstream error. An answer with tool calls stops with [StopToolUse] even
 // when the server says "stop". Estimated output tokens count tool names
 // and arguments.
+//
+// A message with images is sent with a content array of "text" and
+// "image_url" parts in block order, each image as a base64 data URL (the
+// server must accept images for the model; a text-only server refuses
+// them); messages without images keep their content a string.
 type OpenAI struct {
 	// ProviderName is what [OpenAI.Name] returns (the catalog name).
 	ProviderName string
@@ -63,13 +69,28 @@ func (o *OpenAI) Name() string { return o.ProviderName }
 // server reports usage.
 func (o *OpenAI) InputTokens(call *Call) (int64, bool) { return EstimateInput(call), false }
 
-// oaMessage is one message of a request. Content is a string, null in an
-// assistant message that only calls tools.
+// oaMessage is one message of a request.
 type oaMessage struct {
-	Role       string       `json:"role"`
-	Content    *string      `json:"content"`
+	Role string `json:"role"`
+	// Content is a *string, nil (null) in an assistant message that only
+	// calls tools, or the []oaPart of a message with images.
+	Content    any          `json:"content"`
 	ToolCalls  []oaToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string       `json:"tool_call_id,omitempty"`
+}
+
+// oaPart is one part of a message's content: text or an image.
+type oaPart struct {
+	// Type is "text" or "image_url".
+	Type     string      `json:"type"`
+	Text     string      `json:"text,omitempty"`
+	ImageURL *oaImageURL `json:"image_url,omitempty"`
+}
+
+// oaImageURL is the image of an "image_url" [oaPart].
+type oaImageURL struct {
+	// URL is a data URL holding the image, base64.
+	URL string `json:"url"`
 }
 
 // oaToolCall is a call of a tool in an assistant message.
@@ -208,6 +229,11 @@ func (c *oaCalls) add(f *oaToolCallDelta) (block int, start *bus.ToolUseStart, e
 // the message's tool_calls (its content is its texts joined, or null when
 // it has none) and each toolResult block becomes a "tool" message before
 // it; the message itself is sent only when it has text or tool calls.
+//
+// A message with images has instead of its joined texts a content array
+// of parts in block order (tool blocks aside): a "text" part per non-empty
+// text block and an "image_url" part, holding the image as a base64 data
+// URL, per image block.
 func (o *OpenAI) body(call *Call) ([]byte, error) {
 	req := oaRequest{
 		Model:       call.Model,
@@ -226,6 +252,10 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 		req.Tools, req.ToolChoice = oaTools(call.Tools)
 	}
 	req.ResponseFormat = oaOutput(call.Output)
+	// One message per system block and message, more with tool results.
+	if n := len(call.System) + len(call.Messages); n > 0 {
+		req.Messages = make([]oaMessage, 0, n)
+	}
 	for _, s := range call.System {
 		req.Messages = append(req.Messages, oaMessage{Role: "system", Content: &s})
 	}
@@ -272,7 +302,11 @@ func oaTools(tc *bus.ToolConfig) ([]oaTool, any) {
 
 // appendMessage appends the messages that encode m (see [OpenAI.body]).
 func appendMessage(msgs []oaMessage, m bus.Message) []oaMessage {
-	if !hasToolBlock(m) {
+	tools, images := blockKinds(m)
+	if !tools {
+		if images {
+			return append(msgs, oaMessage{Role: m.Role, Content: oaParts(m)})
+		}
 		texts := make([]string, len(m.Content))
 		for i, b := range m.Content {
 			texts[i] = b.Text
@@ -292,29 +326,62 @@ func appendMessage(msgs []oaMessage, m bus.Message) []oaMessage {
 			c.Function.Name = b.ToolUse.Name
 			c.Function.Arguments = string(b.ToolUse.Input)
 			calls = append(calls, c)
-		case b.Text != "":
+		case b.Text != "" && !images:
 			texts = append(texts, b.Text)
 		}
 	}
-	if len(texts) == 0 && len(calls) == 0 {
-		return msgs
-	}
 	msg := oaMessage{Role: m.Role, ToolCalls: calls}
-	if len(texts) > 0 {
+	switch {
+	case images:
+		msg.Content = oaParts(m)
+	case len(texts) > 0:
 		content := strings.Join(texts, "\n")
 		msg.Content = &content
+	case len(calls) == 0:
+		return msgs
 	}
 	return append(msgs, msg)
 }
 
-// hasToolBlock reports whether m holds a toolUse or toolResult block.
-func hasToolBlock(m bus.Message) bool {
+// blockKinds reports whether m holds a toolUse or toolResult block, and
+// whether it holds an image.
+func blockKinds(m bus.Message) (tools, images bool) {
 	for _, b := range m.Content {
-		if b.ToolUse != nil || b.ToolResult != nil {
-			return true
+		tools = tools || b.ToolUse != nil || b.ToolResult != nil
+		images = images || b.Image != nil
+	}
+	return tools, images
+}
+
+// oaParts returns the content parts of m's text and image blocks, in
+// order; empty texts and tool blocks have none.
+func oaParts(m bus.Message) []oaPart {
+	parts := make([]oaPart, 0, len(m.Content))
+	for _, b := range m.Content {
+		switch {
+		case b.Image != nil:
+			parts = append(parts, oaPart{Type: "image_url", ImageURL: &oaImageURL{URL: dataURL(b.Image)}})
+		case b.ToolUse != nil, b.ToolResult != nil:
+		case b.Text != "":
+			parts = append(parts, oaPart{Type: "text", Text: b.Text})
 		}
 	}
-	return false
+	return parts
+}
+
+// dataURL returns the data URL of img: "data:<media type>;base64,<bytes
+// in standard base64>".
+func dataURL(img *bus.ImageBlock) string {
+	mt := img.MediaType()
+	var sb strings.Builder
+	sb.Grow(len("data:;base64,") + len(mt) + base64.StdEncoding.EncodedLen(len(img.Source.Bytes)))
+	sb.WriteString("data:")
+	sb.WriteString(mt)
+	sb.WriteString(";base64,")
+	enc := base64.NewEncoder(base64.StdEncoding, &sb)
+	enc.Write(img.Source.Bytes) // a strings.Builder does not fail
+	enc.Close()
+	return sb.String()
 }
 
 // toolResultText is the content of the "tool" message of r: its text and

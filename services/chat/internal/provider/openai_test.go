@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -484,4 +485,114 @@ func FuzzOpenAIToolCalls(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// BenchmarkOpenAIBody encodes the body of a text-only conversation: a
+// system prompt and ten turns.
+func BenchmarkOpenAIBody(b *testing.B) {
+	call := &Call{Model: "gpt-4o-mini", System: []string{"be brief"}, MaxTokens: 100}
+	for i := range 10 {
+		role := "user"
+		if i%2 == 1 {
+			role = "assistant"
+		}
+		call.Messages = append(call.Messages, bus.Message{Role: role, Content: []bus.ContentBlock{{Text: strings.Repeat("word ", 40)}}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (&OpenAI{}).body(call); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestOpenAIImages sends a conversation with images through the fake
+// server: a user message with text, a PNG and text; a user message with a
+// tool result, a JPEG and text; plain messages around them. Messages with
+// images carry content parts in block order (the tool result still a
+// "tool" message before its user message), the others plain strings, and
+// each image's data URL decodes to the image's bytes.
+func TestOpenAIImages(t *testing.T) {
+	t.Parallel()
+	pngImg, jpegImg := tinyImage(t, bus.ImagePNG), tinyImage(t, bus.ImageJPEG)
+	fake := providertest.NewOpenAI(providertest.Reply{Chunks: []string{"Red."}, Usage: &providertest.Usage{InputTokens: 900, OutputTokens: 2}})
+	defer fake.Close()
+	o := &OpenAI{ProviderName: "oa", BaseURL: fake.URL}
+	call := &Call{
+		Model: "gpt-4o", System: []string{"sys"}, MaxTokens: 100,
+		Messages: []bus.Message{
+			{Role: "user", Content: []bus.ContentBlock{{Text: "What is in this image?"}, {Image: pngImg}, {Text: "One word."}}},
+			{Role: "assistant", Content: []bus.ContentBlock{
+				{Text: "Let me zoom."},
+				{ToolUse: &bus.ToolUseBlock{ToolUseID: "call_1", Name: "zoom", Input: json.RawMessage(`{"factor":2}`)}},
+			}},
+			{Role: "user", Content: []bus.ContentBlock{
+				{ToolResult: &bus.ToolResultBlock{ToolUseID: "call_1", Content: []bus.ToolResultContent{{Text: "zoomed"}}}},
+				{Image: jpegImg},
+				{Text: "Zoomed in."},
+			}},
+			{Role: "assistant", Content: []bus.ContentBlock{{Text: "A red dot."}}},
+			{Role: "user", Content: []bus.ContentBlock{{Text: "Thanks."}}},
+		},
+	}
+	got, res, err := oaCollect(t, o, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Text != "Red." || res.Usage.InputTokens != 900 {
+		t.Fatalf("deltas %+v, result %+v", got, res)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+
+	pngURL := "data:image/png;base64," + base64.StdEncoding.EncodeToString(pngImg.Source.Bytes)
+	jpegURL := "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(jpegImg.Source.Bytes)
+	var want []any
+	if err := json.Unmarshal([]byte(`[
+		{"role": "system", "content": "sys"},
+		{"role": "user", "content": [
+			{"type": "text", "text": "What is in this image?"},
+			{"type": "image_url", "image_url": {"url": "`+pngURL+`"}},
+			{"type": "text", "text": "One word."}
+		]},
+		{"role": "assistant", "content": "Let me zoom.", "tool_calls": [
+			{"id": "call_1", "type": "function", "function": {"name": "zoom", "arguments": "{\"factor\":2}"}}
+		]},
+		{"role": "tool", "tool_call_id": "call_1", "content": "zoomed"},
+		{"role": "user", "content": [
+			{"type": "image_url", "image_url": {"url": "`+jpegURL+`"}},
+			{"type": "text", "text": "Zoomed in."}
+		]},
+		{"role": "assistant", "content": "A red dot."},
+		{"role": "user", "content": "Thanks."}
+	]`), &want); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := reqs[0].Body["messages"].([]any)
+	if !reflect.DeepEqual(msgs, want) {
+		g, _ := json.MarshalIndent(msgs, "", "  ")
+		w, _ := json.MarshalIndent(want, "", "  ")
+		t.Fatalf("messages\n got %s\nwant %s", g, w)
+	}
+
+	// The data URLs decode to the images' bytes.
+	for _, c := range []struct {
+		msg, part int
+		img       *bus.ImageBlock
+	}{{1, 1, pngImg}, {4, 0, jpegImg}} {
+		url := msgs[c.msg].(map[string]any)["content"].([]any)[c.part].(map[string]any)["image_url"].(map[string]any)["url"].(string)
+		prefix := "data:" + c.img.MediaType() + ";base64,"
+		if !strings.HasPrefix(url, prefix) {
+			t.Fatalf("messages[%d] image URL %.40q... does not start with %q", c.msg, url, prefix)
+		}
+		b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(url, prefix))
+		if err != nil {
+			t.Fatalf("messages[%d] image: %v", c.msg, err)
+		}
+		if !bytes.Equal(b, c.img.Source.Bytes) {
+			t.Fatalf("messages[%d] image decodes to %d bytes unlike the %d sent", c.msg, len(b), len(c.img.Source.Bytes))
+		}
+	}
 }
