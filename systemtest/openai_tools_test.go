@@ -146,8 +146,8 @@ func TestOpenAIToolCalls(t *testing.T) {
 		t.Fatalf("upstream requests %d, want %d (first with tools, its repeat cached, then without tools)", n, before+3)
 	}
 
-	// 5. Errors name the field: a tool_choice naming no tool (the edge),
-	// a tool result answering no call (chat).
+	// 5. Errors name the field in the caller's numbering: a tool_choice
+	// naming no tool, a tool result answering no call.
 	bad := params
 	bad.ToolChoice = openai.ToolChoiceOptionFunctionToolChoice(openai.ChatCompletionNamedToolChoiceFunctionParam{Name: "get_time"})
 	var apiErr *openai.Error
@@ -156,8 +156,8 @@ func TestOpenAIToolCalls(t *testing.T) {
 	}
 	orphan := follow
 	orphan.Messages = append(append([]openai.ChatCompletionMessageParamUnion{}, follow.Messages[:3]...), openai.ToolMessage("18 C", "call_other"))
-	if _, err := s.client.Chat.Completions.New(ctx, orphan); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != bus.ErrTypeValidation ||
-		!strings.Contains(apiErr.Message, `toolUseId "call_other" answers no toolUse`) {
+	if _, err := s.client.Chat.Completions.New(ctx, orphan); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "messages[3].tool_call_id" ||
+		!strings.Contains(apiErr.Message, `"call_other" answers no tool call`) {
 		t.Fatalf("orphan tool result: %v", err)
 	}
 }

@@ -142,6 +142,9 @@ func validateToolTurns(msgs []bus.Message) *requestError {
 			}
 			id := b.ToolResult.ToolUseID
 			if !slices.Contains(prev, id) {
+				if len(prev) == 0 {
+					return invalid("messages[%d].content[%d].toolResult.toolUseId %q answers no toolUse: a toolResult must follow an assistant message that calls tools", i, j, id)
+				}
 				return invalid("messages[%d].content[%d].toolResult.toolUseId %q answers no toolUse of messages[%d]", i, j, id, i-1)
 			}
 			if answered[id] {

@@ -91,6 +91,7 @@ func TestToolValidationErrors(t *testing.T) {
 			res(ms).Content = []bus.ToolResultContent{{Text: "a", JSON: json.RawMessage(`{}`)}}
 		}), "toolResult.content[0] sets both text and json"},
 		{"result unknown id", conv(func(ms []bus.Message) { res(ms).ToolUseID = "call-9" }), `messages[2].content[0].toolResult.toolUseId "call-9" answers no toolUse of messages[1]`},
+		{"result first", conv(func(ms []bus.Message) { ms[0].Content = append(ms[0].Content, ms[2].Content[0]) }), `messages[0].content[1].toolResult.toolUseId "call-1" answers no toolUse: a toolResult must follow an assistant message that calls tools`},
 		{"result twice", conv(func(ms []bus.Message) { ms[2].Content = append(ms[2].Content, ms[2].Content[0]) }), `toolUseId "call-1" is answered twice`},
 		{"use unanswered", conv(func(ms []bus.Message) { ms[2].Content[0] = bus.ContentBlock{Text: "never mind"} }), `messages[2] must hold a toolResult for toolUseId "call-1" of messages[1]`},
 	}

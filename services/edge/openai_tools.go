@@ -161,3 +161,33 @@ func toolResultBlock(m oaInMessage, i int) (bus.ContentBlock, *apiError) {
 	}
 	return bus.ContentBlock{ToolResult: r}, nil
 }
+
+// checkToolTurns checks, in the caller's own message numbering, that every
+// tool message answers a call of the assistant message before it (tool
+// messages in between) and that every such call is answered before the
+// next other message, as OpenAI requires.
+func checkToolTurns(msgs []oaInMessage) *apiError {
+	var open []string // calls of the last assistant message not yet answered
+	from := -1        // index of that assistant message
+	for i, m := range msgs {
+		if m.Role == "tool" {
+			k := slices.Index(open, m.ToolCallID)
+			if k < 0 {
+				return badParam(fmt.Sprintf("messages[%d].tool_call_id", i), "messages[%d].tool_call_id %q answers no tool call: a tool message must follow the assistant message whose tool_calls holds that id", i, m.ToolCallID)
+			}
+			open = slices.Delete(open, k, k+1)
+			continue
+		}
+		if len(open) > 0 {
+			return badParam(fmt.Sprintf("messages[%d]", i), "messages[%d] comes before every tool call of messages[%d] is answered: send a tool message for tool_call_id %q first", i, from, open[0])
+		}
+		open, from = nil, -1
+		if m.Role == "assistant" {
+			for _, c := range m.ToolCalls {
+				open = append(open, c.ID)
+			}
+			from = i
+		}
+	}
+	return nil
+}

@@ -152,6 +152,9 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 		return out, aerr
 	}
 	out.ToolConfig = tools
+	if aerr := checkToolTurns(r.Messages); aerr != nil {
+		return out, aerr
+	}
 	if out.OutputConfig, aerr = toOutputConfig(r.ResponseFormat); aerr != nil {
 		return out, aerr
 	}
