@@ -236,6 +236,17 @@ func (h *harness) usageRecord(tenant, reqID string) (bus.UsageRecord, nats.Heade
 	}
 }
 
+// refused publishes body as who's request reqID and checks that the answer
+// is a single validation_error whose message contains want.
+func (h *harness) refused(t testing.TB, who identity.Identity, reqID string, body []byte, want string) {
+	t.Helper()
+	sub := h.listen(h.subj.Outbound(who.ChannelID))
+	h.publish(who, reqID, body, nil)
+	if ev := next(t, sub); ev.Error == nil || ev.Error.Type != bus.ErrTypeValidation || !strings.Contains(ev.Error.Message, want) || ev.RequestID != reqID {
+		t.Fatalf("%s: %+v, want validation_error naming %q", reqID, ev.Error, want)
+	}
+}
+
 // eventually polls cond until it holds or the wait limit passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()

@@ -98,14 +98,7 @@ func TestToolValidationErrors(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			who := user("tv" + strings.Repeat("x", i))
-			sub := h.listen(h.subj.Outbound(who.ChannelID))
-			reqID := "toolval-" + strings.ReplaceAll(tc.name, " ", "-")
-			h.publish(who, reqID, request("x", tc.mod), nil)
-			ev := next(t, sub)
-			if ev.Error == nil || ev.Error.Type != bus.ErrTypeValidation || !strings.Contains(ev.Error.Message, tc.want) {
-				t.Fatalf("event %+v, want validation_error naming %q", ev.Error, tc.want)
-			}
+			h.refused(t, user("tv"+strings.Repeat("x", i)), "toolval-"+strings.ReplaceAll(tc.name, " ", "-"), request("x", tc.mod), tc.want)
 		})
 	}
 	t.Cleanup(func() {
