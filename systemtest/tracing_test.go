@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -48,7 +49,10 @@ func TestTraceFollowsChatRequest(t *testing.T) {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	resp, err := s.client.Chat.Completions.New(ctx, userParams("gpt", "trace me"),
+	params := userParams("gpt", "trace me")
+	params.Temperature = openai.Float(0.25)
+	params.Seed = openai.Int(42)
+	resp, err := s.client.Chat.Completions.New(ctx, params,
 		option.WithHeader("traceparent", "00-"+traceID+"-"+clientSpanID+"-01"))
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +124,7 @@ func TestTraceFollowsChatRequest(t *testing.T) {
 		"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.system": "openai",
 		"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": "7", "gen_ai.usage.output_tokens": "2",
 		"gen_ai.response.finish_reasons": `["end_turn"]`,
+		"gen_ai.request.temperature":     "0.25", "gen_ai.request.seed": "42", "gen_ai.output.type": "text",
 	} {
 		if got := attr(model, attribute.Key(k)).Emit(); got != want {
 			t.Errorf("model span %s = %q, want %q", k, got, want)

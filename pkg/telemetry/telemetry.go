@@ -39,6 +39,15 @@ const (
 	AttrGenAIInputTokens   = attribute.Key("gen_ai.usage.input_tokens")
 	AttrGenAIOutputTokens  = attribute.Key("gen_ai.usage.output_tokens")
 	AttrGenAIFinishReasons = attribute.Key("gen_ai.response.finish_reasons")
+
+	AttrGenAITemperature      = attribute.Key("gen_ai.request.temperature")
+	AttrGenAITopP             = attribute.Key("gen_ai.request.top_p")
+	AttrGenAISeed             = attribute.Key("gen_ai.request.seed")
+	AttrGenAIPresencePenalty  = attribute.Key("gen_ai.request.presence_penalty")
+	AttrGenAIFrequencyPenalty = attribute.Key("gen_ai.request.frequency_penalty")
+	AttrGenAIStopSequences    = attribute.Key("gen_ai.request.stop_sequences")
+	// AttrGenAIOutputType is "text" or "json" (structured output).
+	AttrGenAIOutputType = attribute.Key("gen_ai.output.type")
 )
 
 // ShutdownFunc flushes buffered spans and stops the exporter. It is safe

@@ -76,8 +76,39 @@ func startModelSpan(ctx context.Context, up *upstream, call *provider.Call) (con
 			telemetry.AttrGenAIMaxTokens.Int(call.MaxTokens),
 			attribute.String("gatehouse.provider", up.p.Name()),
 		)
+		setRequestAttributes(span, call)
 	}
 	return ctx, span
+}
+
+// setRequestAttributes records the call's optional generation parameters
+// and output type (GenAI semantic conventions).
+func setRequestAttributes(span trace.Span, call *provider.Call) {
+	attrs := make([]attribute.KeyValue, 0, 7)
+	if call.Temperature != nil {
+		attrs = append(attrs, telemetry.AttrGenAITemperature.Float64(*call.Temperature))
+	}
+	if call.TopP != nil {
+		attrs = append(attrs, telemetry.AttrGenAITopP.Float64(*call.TopP))
+	}
+	if call.Seed != nil {
+		attrs = append(attrs, telemetry.AttrGenAISeed.Int64(*call.Seed))
+	}
+	if call.PresencePenalty != nil {
+		attrs = append(attrs, telemetry.AttrGenAIPresencePenalty.Float64(*call.PresencePenalty))
+	}
+	if call.FrequencyPenalty != nil {
+		attrs = append(attrs, telemetry.AttrGenAIFrequencyPenalty.Float64(*call.FrequencyPenalty))
+	}
+	if len(call.StopSequences) > 0 {
+		attrs = append(attrs, telemetry.AttrGenAIStopSequences.StringSlice(call.StopSequences))
+	}
+	out := "text"
+	if call.Output != nil {
+		out = "json"
+	}
+	attrs = append(attrs, telemetry.AttrGenAIOutputType.String(out))
+	span.SetAttributes(attrs...)
 }
 
 // endModelSpan records an attempt's usage and outcome and ends its span.
