@@ -19,8 +19,9 @@ import (
 
 // TestOpenAIImageInput sends a picture with a question through the SDK as
 // an image_url data URL: the OpenAI-compatible upstream receives the same
-// bytes in a data URL part after the text, the answer comes back, and an
-// image at an http URL is a 400 naming the part.
+// bytes in a data URL part after the text, the answer comes back; an image
+// at an https URL is passed on unfetched, and any other URL is a 400
+// naming the part.
 func TestOpenAIImageInput(t *testing.T) {
 	t.Parallel()
 	s := startOpenAIStack(t, providertest.Reply{Chunks: []string{"A red", " dot."}, Usage: &providertest.Usage{InputTokens: 90, OutputTokens: 3}})
@@ -54,12 +55,27 @@ func TestOpenAIImageInput(t *testing.T) {
 		t.Fatalf("upstream messages\n got %s\nwant %s", got, want)
 	}
 
+	// An image at an https URL goes to the upstream as it is: Gatehouse
+	// does not fetch it.
 	params.Messages[0] = openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
 		openai.TextContentPart("and this one?"),
-		openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "https://example.com/cat.png"}),
+		openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "https://images.example/cat.png"}),
+	})
+	if _, err := s.client.Chat.Completions.New(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	reqs = s.fake.Requests()
+	got, _ = json.Marshal(reqs[len(reqs)-1].Body["messages"])
+	if want := `[{"content":[{"text":"and this one?","type":"text"},{"image_url":{"url":"https://images.example/cat.png"},"type":"image_url"}],"role":"user"}]`; string(got) != want {
+		t.Fatalf("upstream messages\n got %s\nwant %s", got, want)
+	}
+
+	// Anything else is a 400 naming the part.
+	params.Messages[0] = openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+		openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "file:///etc/passwd"}),
 	})
 	var apiErr *openai.Error
-	if _, err := s.client.Chat.Completions.New(ctx, params); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "messages[0].content[1].image_url.url" {
-		t.Fatalf("image at an http URL: %v", err)
+	if _, err := s.client.Chat.Completions.New(ctx, params); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "messages[0].content[0].image_url.url" {
+		t.Fatalf("image at a file URL: %v", err)
 	}
 }

@@ -58,7 +58,8 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 		Message int               `json:"i"`
 		Uses    []ToolUseBlock    `json:"u,omitempty"`
 		Results []ToolResultBlock `json:"r,omitempty"`
-		// Images are "<format>:<hex SHA-256 of the bytes>", in order.
+		// Images are "<format>:<hex SHA-256 of the bytes>" or
+		// "url:<hex SHA-256 of the URL>", in order.
 		Images []string `json:"g,omitempty"`
 	}
 	type norm struct {
@@ -85,6 +86,9 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 				tb.Uses = append(tb.Uses, *b.ToolUse)
 			case b.ToolResult != nil:
 				tb.Results = append(tb.Results, *b.ToolResult)
+			case b.Image != nil && b.Image.Source.URL != "":
+				sum := sha256.Sum256([]byte(b.Image.Source.URL))
+				tb.Images = append(tb.Images, "url:"+hex.EncodeToString(sum[:]))
 			case b.Image != nil:
 				sum := sha256.Sum256(b.Image.Source.Bytes)
 				tb.Images = append(tb.Images, b.Image.Format+":"+hex.EncodeToString(sum[:]))

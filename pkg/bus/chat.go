@@ -51,15 +51,20 @@ const (
 )
 
 // ImageBlock is an image the model reads, in Converse's shape: its format
-// and its bytes (base64 in JSON).
+// and its bytes (base64 in JSON), or the address the model's provider
+// fetches it from.
 type ImageBlock struct {
-	Format string      `json:"format"`
+	// Format is required with Bytes; with URL it may be empty.
+	Format string      `json:"format,omitempty"`
 	Source ImageSource `json:"source"`
 }
 
-// ImageSource holds an image's bytes.
+// ImageSource holds an image's bytes, or (not a Converse field) the http
+// or https URL that providers which fetch images themselves read it from.
+// Gatehouse never fetches it.
 type ImageSource struct {
-	Bytes []byte `json:"bytes"`
+	Bytes []byte `json:"bytes,omitempty"`
+	URL   string `json:"url,omitempty"`
 }
 
 // MediaType returns the image's MIME type, e.g. "image/png".

@@ -55,6 +55,8 @@ const (
 	// most bus.MaxEventBytes (1 MiB, base64 included), which bounds them,
 	// below Bedrock's 3.75 MB per image.
 	MaxImages = 20
+	// MaxImageURLBytes bounds the URL of an image a provider fetches.
+	MaxImageURLBytes = 8 << 10
 	// MaxDeliver is how many times JetStream delivers an INBOUND message:
 	// once. It is the at-most-once rule: JetStream never redelivers a
 	// request, so an asynchronous acknowledgement (no round trip before the

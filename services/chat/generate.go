@@ -31,11 +31,15 @@ type generation struct {
 func (s *Service) generate(ctx context.Context, j *job, emit func(provider.Delta) error) generation {
 	var g generation
 	tries := 0
-	out := outputFormat(j.req)
+	out, urls := outputFormat(j.req), hasImageURL(j.req)
 	for _, m := range s.models.chain(j.v.model) {
 		up := s.upstreams[m.Provider]
 		if out != nil && !provider.SupportsOutput(up.p, out.Type) {
 			j.log.Info("fallback skipped: it cannot produce the output format", "model", m.ID, "type", out.Type)
+			continue
+		}
+		if urls && !provider.FetchesImages(up.p) {
+			j.log.Info("fallback skipped: it cannot read images from URLs", "model", m.ID)
 			continue
 		}
 		call := s.newCall(j, m)

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
@@ -23,6 +24,19 @@ func validateImage(m bus.Message, i, j int) *requestError {
 	if m.Role != roleUser {
 		return invalid("messages[%d].content[%d].image is in a %q message; only user messages carry images", i, j, m.Role)
 	}
+	if u := img.Source.URL; u != "" {
+		switch {
+		case len(img.Source.Bytes) > 0:
+			return invalid("messages[%d].content[%d].image.source sets both bytes and url", i, j)
+		case len(u) > MaxImageURLBytes:
+			return invalid("messages[%d].content[%d].image.source.url is %d bytes, more than the limit of %d", i, j, len(u), MaxImageURLBytes)
+		case !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://"):
+			return invalid("messages[%d].content[%d].image.source.url must be an http or https URL", i, j)
+		case img.Format != "" && imageTypes[img.Format] == "":
+			return invalid("messages[%d].content[%d].image.format %q is not supported; use png, jpeg, gif or webp", i, j, img.Format)
+		}
+		return nil
+	}
 	want, ok := imageTypes[img.Format]
 	if !ok {
 		return invalid("messages[%d].content[%d].image.format %q is not supported; use png, jpeg, gif or webp", i, j, img.Format)
@@ -34,4 +48,16 @@ func validateImage(m bus.Message, i, j int) *requestError {
 		return invalid("messages[%d].content[%d].image.source.bytes is not a %s image (its bytes look like %s)", i, j, img.Format, got)
 	}
 	return nil
+}
+
+// hasImageURL reports whether any message holds an image given by URL.
+func hasImageURL(req *bus.ChatRequest) bool {
+	for _, m := range req.Messages {
+		for _, b := range m.Content {
+			if b.Image != nil && b.Image.Source.URL != "" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 	"github.com/gatehouse-ai/gatehouse/services/chat"
+	"github.com/gatehouse-ai/gatehouse/services/chat/providertest"
 )
 
 // tinyPNG encodes a 2x2 PNG.
@@ -31,6 +32,41 @@ func withImage(format string, data []byte) func(*bus.ChatRequest) {
 	}
 }
 
+// withImageURL puts an image given by URL after the request's text.
+func withImageURL(url string) func(*bus.ChatRequest) {
+	return func(r *bus.ChatRequest) {
+		r.Messages[0].Content = append(r.Messages[0].Content, bus.ContentBlock{Image: &bus.ImageBlock{Source: bus.ImageSource{URL: url}}})
+	}
+}
+
+// TestImageURLs: Bedrock needs an image's bytes, so a request with an
+// image URL to a Bedrock model is refused naming the model, and a Bedrock
+// fallback of an OpenAI-compatible model is skipped for it.
+func TestImageURLs(t *testing.T) {
+	t.Parallel()
+	bedrock := providertest.NewBedrock(providertest.Reply{Chunks: []string{"a", "b"}})
+	t.Cleanup(bedrock.Close)
+	failing := providertest.NewOpenAI(providertest.Reply{Status: 500})
+	t.Cleanup(failing.Close)
+	cfg := bedrockConfig(bedrock)
+	cfg.Providers = append(cfg.Providers, chat.ProviderConfig{Name: "oa", Type: chat.ProviderTypeOpenAI, BaseURL: failing.URL})
+	cfg.Models = append(cfg.Models, chat.Model{ID: "gpt", Provider: "oa", DefaultMaxTokens: 100, MaxTokens: 1000, Fallbacks: []string{"claude"}})
+	h := newHarness(t, cfg, contractOpts{})
+	jo := user("jo")
+	h.refused(t, jo, "url-br", modelRequest("claude", "what is it", withImageURL("https://example.com/a.png")),
+		"model claude (provider br) cannot read images from URLs: send each image's bytes inline")
+
+	sub := h.listen(h.subj.Outbound(jo.ChannelID))
+	h.publish(jo, "url-fb", modelRequest("gpt", "what is it", withImageURL("https://example.com/a.png")), nil)
+	evs := answer(t, sub)
+	if last := evs[len(evs)-1]; last.Error == nil || last.Error.Type != bus.ErrTypeUpstreamError || last.Error.Details["model"] != "gpt" {
+		t.Fatalf("last event %+v", last)
+	}
+	if n, m := len(failing.Requests()), len(bedrock.Requests()); n != 2 || m != 0 {
+		t.Fatalf("%d requests to gpt's server and %d to Bedrock, want 2 and 0", n, m)
+	}
+}
+
 // TestImages sends images through echo: a valid one is accepted (echo
 // answers the text, and the cache key depends on the image's bytes), and
 // each rule of an image is a validation error naming the block.
@@ -43,6 +79,11 @@ func TestImages(t *testing.T) {
 	sub := h.listen(h.subj.Outbound(ivy.ChannelID))
 	h.publish(ivy, "img-1", request("what is in this picture", withImage(bus.ImagePNG, pic)), nil)
 	checkAnswer(t, answer(t, sub), "img-1", "conv-1", "what is in this picture", "end_turn")
+
+	// An image at a URL is accepted for a provider that fetches images
+	// (echo ignores it).
+	h.publish(ivy, "img-2", request("and this one", withImageURL("https://example.com/cat.png")), nil)
+	checkAnswer(t, answer(t, sub), "img-2", "conv-1", "and this one", "end_turn")
 
 	var a, b bus.ChatRequest
 	a.Messages = []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}, {Image: &bus.ImageBlock{Format: bus.ImagePNG, Source: bus.ImageSource{Bytes: pic}}}}}}
@@ -75,6 +116,12 @@ func TestImages(t *testing.T) {
 				{Role: "user", Content: []bus.ContentBlock{{Text: "b"}}},
 			}
 		}, `messages[1].content[0].image is in a "assistant" message`},
+		{"url and bytes", func(r *bus.ChatRequest) {
+			withImage(bus.ImagePNG, pic)(r)
+			r.Messages[0].Content[1].Image.Source.URL = "https://example.com/a.png"
+		}, "messages[0].content[1].image.source sets both bytes and url"},
+		{"url scheme", withImageURL("ftp://example.com/a.png"), "messages[0].content[1].image.source.url must be an http or https URL"},
+		{"url too long", withImageURL("https://example.com/" + strings.Repeat("a", chat.MaxImageURLBytes)), "more than the limit of 8192"},
 		{"two kinds", func(r *bus.ChatRequest) {
 			r.Messages[0].Content[0].Image = &bus.ImageBlock{Format: bus.ImagePNG, Source: bus.ImageSource{Bytes: pic}}
 		}, "messages[0].content[0] sets more than one of text, image"},

@@ -103,6 +103,9 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if !ok {
 		return validated{}, &requestError{Type: bus.ErrTypeModelNotFound, Message: fmt.Sprintf("modelId %q is not a known model", req.ModelID)}
 	}
+	if hasImageURL(req) && !provider.FetchesImages(s.upstreams[model.Provider].p) {
+		return validated{}, invalid("model %s (provider %s) cannot read images from URLs: send each image's bytes inline (a data: URL)", model.ID, model.Provider)
+	}
 	outBytes, rerr := s.validateOutput(req.OutputConfig, model)
 	if rerr != nil {
 		return validated{}, rerr

@@ -363,12 +363,16 @@ var imageFormats = map[string]string{
 }
 
 // dataURLImage decodes an image sent as a data URL
-// (data:image/png;base64,...). Images at other URLs are refused: the
-// gateway does not fetch from addresses a caller names.
+// (data:image/png;base64,...). An http(s) URL is passed on for providers
+// that fetch images themselves: the gateway never fetches from an address
+// a caller names (chat refuses it for models whose provider cannot).
 func dataURLImage(url, field string) (*bus.ImageBlock, *apiError) {
+	if strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://") {
+		return &bus.ImageBlock{Source: bus.ImageSource{URL: url}}, nil
+	}
 	rest, ok := strings.CutPrefix(url, "data:")
 	if !ok {
-		return nil, badParam(field, "%s must be a data URL (data:image/png;base64,...): Gatehouse does not fetch images from other URLs; download the image and send its bytes inline", field)
+		return nil, badParam(field, "%s must be a data URL (data:image/png;base64,...) or an http(s) URL", field)
 	}
 	meta, payload, ok := strings.Cut(rest, ",")
 	mediaType, isBase64 := strings.CutSuffix(meta, ";base64")

@@ -300,6 +300,8 @@ func TestBedrockRejectsBadToolJSON(t *testing.T) {
 		// Valid JSON, but the SDK's document encoder cannot write it (it
 		// would send a malformed body).
 		{"empty key in result json", Call{Tools: good, Messages: user(bus.ContentBlock{ToolResult: &bus.ToolResultBlock{ToolUseID: "a", Content: []bus.ToolResultContent{{JSON: json.RawMessage(`{"a":[{"":1}]}`)}}}})}},
+		// Bedrock reads image bytes only; chat never sends it a URL.
+		{"image url", Call{Messages: user(bus.ContentBlock{Image: &bus.ImageBlock{Source: bus.ImageSource{URL: "https://example.com/a.png"}}})}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -19,6 +20,8 @@ import (
 // its bytes, which the SDK sends base64.
 func contentBlock(c bus.ContentBlock) (types.ContentBlock, error) {
 	switch {
+	case c.Image != nil && c.Image.Source.URL != "":
+		return nil, errors.New("bedrock cannot fetch an image from a URL; it needs the bytes")
 	case c.Image != nil:
 		return &types.ContentBlockMemberImage{Value: types.ImageBlock{
 			Format: types.ImageFormat(c.Image.Format),

@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/services/chat/providertest"
 )
 
 // tinyImage returns a real 2x2 image encoded in format (bus.ImagePNG or
@@ -83,5 +85,26 @@ func TestEchoIgnoresImages(t *testing.T) {
 	}
 	if got := text.String(); got != "look at\nthis" || res.Usage.InputTokens != 3 {
 		t.Fatalf("echoed %q with %d input tokens, want %q with 3", got, res.Usage.InputTokens, "look at\nthis")
+	}
+}
+
+// TestOpenAIImageURL passes an image given by URL on as the image_url
+// part's url, for the server to fetch.
+func TestOpenAIImageURL(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewOpenAI(providertest.Reply{Chunks: []string{"A cat."}})
+	defer fake.Close()
+	o := &OpenAI{ProviderName: "oa", BaseURL: fake.URL}
+	const url = "https://example.com/cat.png?size=small"
+	call := &Call{Model: "gpt-4o", MaxTokens: 10, Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{
+		{Text: "What is this?"}, {Image: &bus.ImageBlock{Source: bus.ImageSource{URL: url}}},
+	}}}}
+	if _, _, err := oaCollect(t, o, call); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(fake.Requests()[0].Body["messages"])
+	want := `[{"content":[{"text":"What is this?","type":"text"},{"image_url":{"url":"` + url + `"},"type":"image_url"}],"role":"user"}]`
+	if string(got) != want {
+		t.Fatalf("messages\n got %s\nwant %s", got, want)
 	}
 }

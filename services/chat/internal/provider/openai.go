@@ -369,9 +369,12 @@ func oaParts(m bus.Message) []oaPart {
 	return parts
 }
 
-// dataURL returns the data URL of img: "data:<media type>;base64,<bytes
-// in standard base64>".
+// dataURL returns the URL of img's image_url part: its http(s) URL, or
+// "data:<media type>;base64,<bytes in standard base64>".
 func dataURL(img *bus.ImageBlock) string {
+	if img.Source.URL != "" {
+		return img.Source.URL // the server fetches it
+	}
 	mt := img.MediaType()
 	var sb strings.Builder
 	sb.Grow(len("data:;base64,") + len(mt) + base64.StdEncoding.EncodedLen(len(img.Source.Bytes)))

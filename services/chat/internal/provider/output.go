@@ -26,6 +26,17 @@ func SupportsOutput(p Provider, typ string) bool {
 	return false
 }
 
+// FetchesImages reports whether p reads images from http(s) URLs itself
+// (OpenAI-compatible servers do; Bedrock needs the bytes). Echo ignores
+// images, so it accepts them too.
+func FetchesImages(p Provider) bool {
+	switch p.(type) {
+	case *OpenAI, *Echo:
+		return true
+	}
+	return false
+}
+
 // oaResponseFormat is OpenAI's response_format.
 type oaResponseFormat struct {
 	Type       string        `json:"type"`
