@@ -159,6 +159,25 @@
 // retried. Each provider allows at most [ProviderConfig.MaxConcurrent]
 // calls in flight per replica; further requests wait for a slot.
 //
+// A fallback that cannot serve the request is skipped: one whose provider
+// cannot produce the requested output format ([provider.SupportsOutput])
+// or read images from URLs ([provider.FetchesImages]).
+//
+// # Tools, images and structured output
+//
+// Requests carry them in Converse's shape: toolConfig, toolUse and
+// toolResult blocks, image blocks, outputConfig (see [bus.ChatRequest]).
+// [Service] validates them before anything is reserved: tool names and
+// JSON Schemas, that every toolUse of an assistant message is answered by a
+// toolResult in the next message and every toolResult answers one, images
+// in user messages only whose bytes are of their stated format (at most
+// [MaxImages]), and that the model's provider can produce the output
+// format and read image URLs. A model's tool call streams as a
+// contentBlockStart (toolUseId, name) and contentBlockDelta.delta.toolUse
+// input pieces, ends with a contentBlockStop per block and messageStop
+// tool_use, and is never cached; the cache key includes tools, tool blocks,
+// the output format and a hash of each image.
+//
 // # Model catalog endpoint
 //
 // Every replica answers [bus.Subjects.ChatModels] (micro, queue group
