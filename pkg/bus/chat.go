@@ -301,13 +301,21 @@ type ContentBlockDelta struct {
 	ContentBlockIndex int   `json:"contentBlockIndex"`
 }
 
-// Delta is the content of a [ContentBlockDelta]: Text, or ToolUse for a
-// tool-use block. text is always written (empty in a tool input delta), so
+// Delta is the content of a [ContentBlockDelta]: Text, ToolUse for a
+// tool-use block, or ReasoningContent. text is always written (empty in a tool input delta), so
 // a client that only appends delta.text renders tool calls as nothing
 // rather than as "undefined".
 type Delta struct {
 	Text    string        `json:"text"`
 	ToolUse *ToolUseDelta `json:"toolUse,omitempty"`
+	// ReasoningContent is a piece of the model's reasoning (Converse's
+	// reasoningContent), streamed before or between its answer's text.
+	ReasoningContent *ReasoningDelta `json:"reasoningContent,omitempty"`
+}
+
+// ReasoningDelta is a piece of a model's reasoning text.
+type ReasoningDelta struct {
+	Text string `json:"text"`
 }
 
 // ToolUseDelta is a piece of a tool's input JSON, as the model writes it;

@@ -22,6 +22,9 @@ type Reply struct {
 	RetryAfter string
 	// Chunks are the text deltas, in order.
 	Chunks []string
+	// Reasoning are pieces of the model's reasoning, streamed before the
+	// text chunks (each after ChunkDelay but the first).
+	Reasoning []string
 	// ToolCalls are tool calls the model makes after the text chunks,
 	// in order.
 	ToolCalls []ToolCall

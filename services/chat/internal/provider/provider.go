@@ -79,8 +79,8 @@ type Result struct {
 }
 
 // Delta is one piece of a streamed answer: generated text, the start of a
-// tool-use block, or a piece of a tool's input JSON. Exactly one of Text,
-// ToolUse and ToolInput is set.
+// tool-use block, a piece of a tool's input JSON, or reasoning. Exactly one
+// of Text, ToolUse, ToolInput and Reasoning is set.
 type Delta struct {
 	// Index is the content block the piece belongs to. Text is block 0
 	// unless the provider numbers blocks itself (Bedrock).
@@ -92,6 +92,10 @@ type Delta struct {
 	// ToolInput is the next piece of the input JSON of the tool-use block
 	// at Index.
 	ToolInput string
+	// Reasoning is a piece of the model's reasoning (Bedrock's
+	// reasoningContent, OpenAI-compatible servers' reasoning_content),
+	// not part of the answer's text.
+	Reasoning string
 }
 
 // Provider streams model answers. Implementations are safe for concurrent
