@@ -107,7 +107,7 @@ func (s *Service) answer(ctx context.Context, j *job) {
 		case d.ToolUse != nil:
 			toolUse = true
 			blocks = append(blocks, d.Index)
-		case d.ToolInput == "":
+		case d.ToolInput == "": // text or reasoning; only text is cached
 			if collect {
 				text.WriteString(d.Text)
 			}

@@ -46,14 +46,16 @@ func (e *emitter) emit(ev bus.Event) {
 	}
 }
 
-// delta publishes one piece of the answer: a text or tool input delta, or
-// the start of a tool-use block.
+// delta publishes one piece of the answer: a text, reasoning or tool input
+// delta, or the start of a tool-use block.
 func (e *emitter) delta(d provider.Delta) error {
 	switch {
 	case d.ToolUse != nil:
 		e.emit(bus.Event{ContentBlockStart: &bus.ContentBlockStart{Start: bus.BlockStart{ToolUse: d.ToolUse}, ContentBlockIndex: d.Index}})
 	case d.ToolInput != "":
 		e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{ToolUse: &bus.ToolUseDelta{Input: d.ToolInput}}, ContentBlockIndex: d.Index}})
+	case d.Reasoning != "":
+		e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{ReasoningContent: &bus.ReasoningDelta{Text: d.Reasoning}}, ContentBlockIndex: d.Index}})
 	default:
 		e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{Text: d.Text}, ContentBlockIndex: d.Index}})
 	}

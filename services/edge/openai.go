@@ -280,8 +280,10 @@ type oaAnswer struct {
 	started bool // stream: the 200 and headers are written
 	seq     int  // next expected event sequence number
 	text    strings.Builder
-	finish  string
-	usage   oaUsage
+	// reasoning is the model's reasoning of a non-streamed answer.
+	reasoning strings.Builder
+	finish    string
+	usage     oaUsage
 	// calls are the tool calls so far, in the order they started; a
 	// call's index in it is its OpenAI tool_calls index.
 	calls []oaToolCall
@@ -343,6 +345,12 @@ func (a *oaAnswer) on(ev *bus.Event) (done, ok bool) {
 		// before it (throttling after retries) still gets its status.
 	case ev.ContentBlockStart != nil:
 		return false, a.toolStart(ev.ContentBlockStart)
+	case ev.ContentBlockDelta != nil && ev.ContentBlockDelta.Delta.ReasoningContent != nil:
+		r := ev.ContentBlockDelta.Delta.ReasoningContent.Text
+		if a.stream {
+			return false, a.opening() && a.chunk(oaDelta{ReasoningContent: r}, nil, nil)
+		}
+		a.reasoning.WriteString(r)
 	case ev.ContentBlockDelta != nil && ev.ContentBlockDelta.Delta.ToolUse != nil:
 		return false, a.toolInput(ev.ContentBlockDelta.ContentBlockIndex, ev.ContentBlockDelta.Delta.ToolUse.Input)
 	case ev.ContentBlockDelta != nil:
@@ -408,7 +416,7 @@ func (a *oaAnswer) end() bool {
 		for k := range a.calls {
 			a.calls[k].Function.Arguments = string(a.args[k])
 		}
-		msg := oaMessage{Role: "assistant", ToolCalls: a.calls}
+		msg := oaMessage{Role: "assistant", ToolCalls: a.calls, ReasoningContent: a.reasoning.String()}
 		if text := a.text.String(); text != "" || len(a.calls) == 0 {
 			msg.Content = &text
 		}

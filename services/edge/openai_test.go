@@ -283,6 +283,15 @@ func TestOpenAIHandler(t *testing.T) {
 				bus.Event{MessageStop: &bus.MessageStop{StopReason: "tool_use"}},
 				bus.Event{Metadata: &bus.Metadata{Usage: bus.Usage{InputTokens: 9, OutputTokens: 12, TotalTokens: 21}}})
 			return numbered(evs...)
+		case "reason":
+			think := func(s string) bus.Event {
+				return bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{ReasoningContent: &bus.ReasoningDelta{Text: s}}}}
+			}
+			return numbered(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}}, think("Let me think."), think(" 2+2."),
+				bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{ContentBlockIndex: 1, Delta: bus.Delta{Text: "4"}}},
+				bus.Event{ContentBlockStop: &bus.ContentBlockStop{}}, bus.Event{ContentBlockStop: &bus.ContentBlockStop{ContentBlockIndex: 1}},
+				bus.Event{MessageStop: &bus.MessageStop{StopReason: "end_turn"}},
+				bus.Event{Metadata: &bus.Metadata{Usage: bus.Usage{InputTokens: 3, OutputTokens: 9, TotalTokens: 12}}})
 		case "midstream":
 			evs := answerEvents("a", "b")[:3]
 			return append(evs, bus.Event{Seq: 3, Error: &bus.ErrorEvent{Type: bus.ErrTypeUpstreamThrottled, Message: "slow down"}})
@@ -374,6 +383,31 @@ func TestOpenAIHandler(t *testing.T) {
 		if prompt == "tools only" && !strings.Contains(string(raw), `"content":null`) {
 			t.Fatalf("%s: content not null: %s", prompt, raw)
 		}
+	}
+
+	// Reasoning, streamed as reasoning_content deltas before the content,
+	// and in message.reasoning_content when not streamed.
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","stream":true,"messages":[{"role":"user","content":"reason"}]}`)
+	lines = lines[:0]
+	sc = bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	wantDeltas = []string{`{"role":"assistant","content":""}`, `{"reasoning_content":"Let me think."}`, `{"reasoning_content":" 2+2."}`, `{"content":"4"}`, `{},"logprobs":null,"finish_reason":"stop"`}
+	if len(lines) != len(wantDeltas)+1 {
+		t.Fatalf("reasoning stream:\n%s", strings.Join(lines, "\n"))
+	}
+	for i, d := range wantDeltas {
+		if !strings.Contains(lines[i], `"delta":`+d) {
+			t.Fatalf("reasoning stream line %d:\n%s\nwant delta %s", i, lines[i], d)
+		}
+	}
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"reason"}]}`)
+	raw, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(raw), `"message":{"role":"assistant","content":"4","reasoning_content":"Let me think. 2+2.","refusal":null}`) {
+		t.Fatalf("reasoning, not streamed: %s", raw)
 	}
 
 	// Quota refusal: 429 with Retry-After.

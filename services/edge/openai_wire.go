@@ -413,9 +413,12 @@ type oaUsage struct {
 }
 
 type oaDelta struct {
-	Role      string            `json:"role,omitempty"`
-	Content   *string           `json:"content,omitempty"`
-	ToolCalls []oaToolCallDelta `json:"tool_calls,omitempty"`
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+	// ReasoningContent is the model's reasoning, in the field DeepSeek,
+	// vLLM and SGLang use (OpenAI's API has none).
+	ReasoningContent string            `json:"reasoning_content,omitempty"`
+	ToolCalls        []oaToolCallDelta `json:"tool_calls,omitempty"`
 }
 
 type oaChunkChoice struct {
@@ -438,9 +441,10 @@ type oaChunk struct {
 type oaMessage struct {
 	Role string `json:"role"`
 	// Content is null when the answer only calls tools.
-	Content   *string      `json:"content"`
-	Refusal   *string      `json:"refusal"`
-	ToolCalls []oaToolCall `json:"tool_calls,omitempty"`
+	Content          *string      `json:"content"`
+	ReasoningContent string       `json:"reasoning_content,omitempty"`
+	Refusal          *string      `json:"refusal"`
+	ToolCalls        []oaToolCall `json:"tool_calls,omitempty"`
 }
 
 type oaChoice struct {
