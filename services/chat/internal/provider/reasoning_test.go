@@ -171,3 +171,132 @@ func TestBedrockReasoningDeltas(t *testing.T) {
 		t.Errorf("result %+v, want 3 estimated output tokens, end_turn", res)
 	}
 }
+
+// TestOpenAIReasoning streams replies with reasoning from the fake, which
+// sends it as delta.reasoning_content: reasoning and text are both block
+// 0, tool calls 1, 2, ...
+func TestOpenAIReasoning(t *testing.T) {
+	t.Parallel()
+	wants := map[string][]Delta{
+		"usage":    {think(0, "The user adds. "), think(0, "2+2 is 4."), say(0, "4"), say(0, ".")},
+		"no usage": {think(0, "The user adds. "), think(0, "2+2 is 4."), say(0, "4"), say(0, ".")},
+		"tool call": {
+			think(0, "Needs the clock."), say(0, "Checking."),
+			{Index: 1, ToolUse: &bus.ToolUseStart{ToolUseID: "tu-1", Name: "clock"}}, {Index: 1, ToolInput: `{}`},
+		},
+		"tool call without text": {
+			think(0, "Needs the clock."),
+			{Index: 1, ToolUse: &bus.ToolUseStart{ToolUseID: "tu-1", Name: "clock"}}, {Index: 1, ToolInput: `{}`},
+		},
+	}
+	for _, tc := range reasoningReplies {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rep := tc.rep
+			rep.ChunkDelay = 5 * time.Millisecond
+			fake := providertest.NewOpenAI(rep)
+			defer fake.Close()
+			start := time.Now()
+			got, res, err := oaCollect(t, &OpenAI{ProviderName: "oa", BaseURL: fake.URL}, reasoningCall())
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkReasoning(t, tc.name, rep, tc.out, tc.est, got, wants[tc.name], res, time.Since(start))
+		})
+	}
+}
+
+// TestOpenAIReasoningStreams reads reasoning streamed the ways
+// OpenAI-compatible servers name it, written by hand.
+func TestOpenAIReasoningStreams(t *testing.T) {
+	t.Parallel()
+	delta := func(d string) string {
+		return `{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":` + d + `,"finish_reason":null}]}`
+	}
+	const stop = `{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`
+	const usage = `{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}`
+	for _, tc := range []struct {
+		name   string
+		events []string
+		want   []Delta
+		out    int64 // output tokens
+		est    bool  // output tokens estimated
+	}{
+		{
+			name: "reasoning (OpenRouter, Ollama)",
+			events: []string{
+				delta(`{"role":"assistant","content":"","reasoning":"Think"}`),
+				delta(`{"reasoning":"ing."}`),
+				delta(`{"reasoning":null,"content":"Yes"}`),
+				stop,
+			},
+			want: []Delta{think(0, "Think"), think(0, "ing."), say(0, "Yes")},
+			// "Think", "ing." and "Yes": 12 bytes, 3 tokens (the text
+			// alone would be 1).
+			out: 3, est: true,
+		},
+		{
+			name: "reasoning_content (DeepSeek, vLLM)",
+			events: []string{
+				delta(`{"role":"assistant","content":null,"reasoning_content":"Think"}`),
+				delta(`{"reasoning_content":"ing.","content":null}`),
+				delta(`{"reasoning_content":null,"content":"Yes"}`),
+				stop, usage,
+			},
+			want: []Delta{think(0, "Think"), think(0, "ing."), say(0, "Yes")},
+			out:  12,
+		},
+		{
+			// Servers moving from one name to the other send both.
+			name: "both names",
+			events: []string{
+				delta(`{"reasoning_content":"Think","reasoning":"Think"}`),
+				delta(`{"reasoning_content":"ing.","reasoning":"ing."}`),
+				delta(`{"reasoning_content":"","reasoning":"","content":"Yes"}`),
+				stop,
+			},
+			want: []Delta{think(0, "Think"), think(0, "ing."), say(0, "Yes")},
+			// Reasoning counted once: 12 bytes, 3 tokens (twice, 21
+			// bytes, would be 6).
+			out: 3, est: true,
+		},
+		{
+			name: "empty reasoning_content beside reasoning",
+			events: []string{
+				delta(`{"reasoning_content":"","reasoning":"Think"}`),
+				delta(`{"content":"Yes"}`),
+				stop, usage,
+			},
+			want: []Delta{think(0, "Think"), say(0, "Yes")},
+			out:  12,
+		},
+		{
+			name: "reasoning and text in one chunk",
+			events: []string{
+				delta(`{"reasoning":"Thinking.","content":"Yes"}`),
+				stop, usage,
+			},
+			want: []Delta{think(0, "Thinking."), say(0, "Yes")},
+			out:  12,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := oaSSEServer(t, tc.events)
+			o := &OpenAI{ProviderName: "oa", BaseURL: srv.URL + "/v1", Client: srv.Client()}
+			got, res, err := oaCollect(t, o, reasoningCall())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("deltas\n got %s\nwant %s", oaDeltasString(got), oaDeltasString(tc.want))
+			}
+			if res.StopReason != StopEndTurn {
+				t.Errorf("stop reason %q, want %q", res.StopReason, StopEndTurn)
+			}
+			if u := res.Usage; u.OutputTokens != tc.out || u.Estimated != tc.est || u.TotalTokens != u.InputTokens+u.OutputTokens {
+				t.Errorf("usage %+v, want %d output tokens, estimated %v", u, tc.out, tc.est)
+			}
+		})
+	}
+}
