@@ -21,6 +21,12 @@ import (
 // contentBlockStop, with ChunkDelay before each input chunk), ending with
 // stop reason tool_use unless the reply names another. A throttle after
 // all chunks, and a hang, come after the tool calls.
+//
+// A reply with reasoning streams it first, as reasoning models do: block 0
+// holds a reasoningContent text delta per piece, then a signature delta
+// ("fake-signature"), then stops; the text is then block 1 and the tool
+// calls 2, 3, ... ChunkDelay comes before every reasoning piece and text
+// chunk but the first sent.
 type Bedrock struct {
 	*script
 	// URL is the endpoint's base URL.
@@ -95,6 +101,19 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	event := func(name string, payload any) bool { return send("event", ":event-type", name, payload) }
 	ok := event("messageStart", map[string]any{"role": "assistant"})
+	// Reasoning is a block of its own before the answer's (block 0): its
+	// text in pieces, then the signature that would let a client send it
+	// back, then its stop. The text is then the next block.
+	textBlock := 0
+	if len(rep.Reasoning) > 0 {
+		textBlock = 1
+		for i, r := range rep.Reasoning {
+			ok = ok && (i == 0 || pause(ctx, rep.ChunkDelay)) &&
+				event("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"reasoningContent": map[string]any{"text": r}}})
+		}
+		ok = ok && event("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"reasoningContent": map[string]any{"signature": "fake-signature"}}})
+		ok = ok && event("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+	}
 	for i, c := range rep.Chunks {
 		if !ok {
 			break
@@ -103,20 +122,20 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 			send("exception", ":exception-type", "throttlingException", map[string]any{"message": "Too many tokens, please wait before trying again."})
 			return
 		}
-		if i > 0 && !pause(ctx, rep.ChunkDelay) {
+		if (i > 0 || len(rep.Reasoning) > 0) && !pause(ctx, rep.ChunkDelay) {
 			ok = false
 			break
 		}
-		ok = event("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": c}})
+		ok = event("contentBlockDelta", map[string]any{"contentBlockIndex": textBlock, "delta": map[string]any{"text": c}})
 	}
 	// Tool calls follow the text as Bedrock streams them: the text block
-	// (block 0) stops, then each call is a block of its own that starts,
-	// streams its input and stops.
+	// stops, then each call is a block of its own that starts, streams its
+	// input and stops.
 	if ok && len(rep.ToolCalls) > 0 {
-		first := 0
+		first := textBlock
 		if len(rep.Chunks) > 0 {
-			first = 1
-			ok = event("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+			first = textBlock + 1
+			ok = event("contentBlockStop", map[string]any{"contentBlockIndex": textBlock})
 		}
 		for k, tc := range rep.ToolCalls {
 			i := first + k
@@ -148,7 +167,7 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 		stop = "end_turn"
 	}
 	if len(rep.ToolCalls) == 0 {
-		event("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+		event("contentBlockStop", map[string]any{"contentBlockIndex": textBlock})
 	}
 	event("messageStop", map[string]any{"stopReason": stop})
 	md := map[string]any{"metrics": map[string]any{"latencyMs": 1}}

@@ -11,12 +11,14 @@ import (
 
 // OpenAI is a fake OpenAI-compatible server serving
 // POST /v1/chat/completions with "stream": true as server-sent events
-// (chat.completion.chunk objects: the text chunks, then each tool call
-// under delta.tool_calls, a first fragment with its id and name and one
-// fragment per input chunk, then a usage chunk when
-// stream_options.include_usage is set and the reply has usage, then
-// "data: [DONE]"). A reply with tool calls finishes with "tool_calls"
-// unless it sets StopReason. Errors use OpenAI's {"error":{...}} body.
+// (chat.completion.chunk objects: the reasoning pieces under
+// delta.reasoning_content, as DeepSeek and vLLM send them, then the text
+// chunks, then each tool call under delta.tool_calls, a first fragment
+// with its id and name and one fragment per input chunk, then a usage
+// chunk when stream_options.include_usage is set and the reply has usage,
+// then "data: [DONE]"). ChunkDelay comes before every piece but the first
+// sent. A reply with tool calls finishes with "tool_calls" unless it sets
+// StopReason. Errors use OpenAI's {"error":{...}} body.
 type OpenAI struct {
 	*script
 	// URL is the API root to configure as a base URL (ends in /v1).
@@ -103,6 +105,9 @@ func (o *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		write(map[string]any{"error": map[string]any{"message": "Rate limit reached", "type": "rate_limit_exceeded", "code": "rate_limit_exceeded"}})
 	}
 	ok := write(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+	for i, r := range rep.Reasoning {
+		ok = ok && (i == 0 || pause(ctx, rep.ChunkDelay)) && write(chunk(map[string]any{"reasoning_content": r}, nil))
+	}
 	for i, c := range rep.Chunks {
 		if !ok {
 			break
@@ -111,7 +116,7 @@ func (o *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 			throttle()
 			return
 		}
-		if i > 0 && !pause(ctx, rep.ChunkDelay) {
+		if (i > 0 || len(rep.Reasoning) > 0) && !pause(ctx, rep.ChunkDelay) {
 			ok = false
 			break
 		}
@@ -128,7 +133,7 @@ func (o *OpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			break
 		}
-		if (k > 0 || len(rep.Chunks) > 0) && !pause(ctx, rep.ChunkDelay) {
+		if (k > 0 || len(rep.Chunks) > 0 || len(rep.Reasoning) > 0) && !pause(ctx, rep.ChunkDelay) {
 			ok = false
 			break
 		}

@@ -22,8 +22,9 @@ const BedrockType = "bedrock"
 // inference parameters, images (image blocks with their bytes), tools
 // (toolConfig, toolUse and toolResult blocks) and the call's guardrail are
 // passed through; the model's tool calls are streamed as [Delta] tool-use
-// starts and input pieces; usage comes from the stream's metadata event.
-// It is safe for concurrent use.
+// starts and input pieces, and its reasoning (reasoningContent text, in a
+// block of its own before the answer's) as [Delta] reasoning pieces; usage
+// comes from the stream's metadata event. It is safe for concurrent use.
 type Bedrock struct {
 	// ProviderName is what [Bedrock.Name] returns (the catalog name).
 	ProviderName string
@@ -132,8 +133,8 @@ func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error
 	stream := out.GetStream()
 	defer stream.Close()
 
-	// outBytes counts the text and tool calls (names and input) streamed,
-	// to estimate output tokens when no usage is reported.
+	// outBytes counts the text, reasoning and tool calls (names and input)
+	// streamed, to estimate output tokens when no usage is reported.
 	outBytes := 0
 	gotUsage := false
 	var emitErr error
@@ -152,8 +153,15 @@ func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error
 				d.Text = v.Value
 			case *types.ContentBlockDeltaMemberToolUse:
 				d.ToolInput = aws.ToString(v.Value.Input)
+			case *types.ContentBlockDeltaMemberReasoningContent:
+				// Only the text is passed on: the signature and redacted
+				// content matter only for sending the reasoning back to
+				// the model in a later turn, which Gatehouse does not do.
+				if r, ok := v.Value.(*types.ReasoningContentBlockDeltaMemberText); ok {
+					d.Reasoning = r.Value
+				}
 			}
-			if n := len(d.Text) + len(d.ToolInput); n > 0 {
+			if n := len(d.Text) + len(d.ToolInput) + len(d.Reasoning); n > 0 {
 				outBytes += n
 				emitErr = emit(d)
 			}

@@ -19,12 +19,16 @@ import (
 
 // bedrockOn returns a Bedrock provider whose client talks to fake, signing
 // with static credentials.
-func bedrockOn(fake *providertest.Bedrock) *Bedrock {
+func bedrockOn(fake *providertest.Bedrock) *Bedrock { return bedrockAt(fake.URL) }
+
+// bedrockAt returns a Bedrock provider whose client talks to the endpoint
+// at url, signing with static credentials.
+func bedrockAt(url string) *Bedrock {
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
 	}
-	return &Bedrock{ProviderName: "br", Client: NewBedrockClient(cfg, fake.URL, 0)}
+	return &Bedrock{ProviderName: "br", Client: NewBedrockClient(cfg, url, 0)}
 }
 
 // streamAll runs call and returns the deltas emitted.

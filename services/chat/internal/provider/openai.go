@@ -43,6 +43,13 @@ const maxErrorBodyBytes = 64 << 10
 // when the server says "stop". Estimated output tokens count tool names
 // and arguments.
 //
+// Reasoning streamed under delta.reasoning_content (DeepSeek, vLLM with a
+// reasoning parser, SGLang, LM Studio) or delta.reasoning (OpenRouter,
+// Ollama, newer vLLM) becomes [Delta] reasoning pieces, block 0 like the
+// text; a chunk with both is read from reasoning_content alone (servers
+// moving from one name to the other send the same text under both).
+// Estimated output tokens count the reasoning.
+//
 // A message with images is sent with a content array of "text" and
 // "image_url" parts in block order, each image as a base64 data URL (the
 // server must accept images for the model; a text-only server refuses
@@ -163,6 +170,10 @@ type oaChunk struct {
 		Delta struct {
 			Content   *string           `json:"content"`
 			ToolCalls []oaToolCallDelta `json:"tool_calls"`
+			// ReasoningContent and Reasoning are the two names servers
+			// give the model's reasoning (see [OpenAI]).
+			ReasoningContent *string `json:"reasoning_content"`
+			Reasoning        *string `json:"reasoning"`
 		} `json:"delta"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
@@ -444,7 +455,7 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error)
 		return res, o.httpError(resp)
 	}
 
-	outBytes := 0 // of text, tool names and arguments: the estimate's base
+	outBytes := 0 // of text, reasoning, tool names and arguments: the estimate's base
 	var calls oaCalls
 	var usage *oaUsage
 	streamErr := readSSE(resp.Body, func(data []byte) error {
@@ -466,6 +477,16 @@ func (o *OpenAI) Stream(ctx context.Context, call *Call, emit func(Delta) error)
 			usage = c.Usage
 		}
 		for _, ch := range c.Choices {
+			r := ch.Delta.ReasoningContent
+			if r == nil || *r == "" {
+				r = ch.Delta.Reasoning
+			}
+			if r != nil && *r != "" {
+				outBytes += len(*r)
+				if err := emit(Delta{Reasoning: *r}); err != nil {
+					return fmt.Errorf("emit: %w", err)
+				}
+			}
 			if ch.Delta.Content != nil && *ch.Delta.Content != "" {
 				outBytes += len(*ch.Delta.Content)
 				if err := emit(Delta{Text: *ch.Delta.Content}); err != nil {

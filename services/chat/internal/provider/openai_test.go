@@ -259,6 +259,8 @@ func oaDeltasString(deltas []Delta) string {
 			fmt.Fprintf(&sb, "\n  [%d] start %s %s", d.Index, d.ToolUse.ToolUseID, d.ToolUse.Name)
 		case d.ToolInput != "":
 			fmt.Fprintf(&sb, "\n  [%d] input %q", d.Index, d.ToolInput)
+		case d.Reasoning != "":
+			fmt.Fprintf(&sb, "\n  [%d] reasoning %q", d.Index, d.Reasoning)
 		default:
 			fmt.Fprintf(&sb, "\n  [%d] text %q", d.Index, d.Text)
 		}

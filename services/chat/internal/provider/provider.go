@@ -93,8 +93,8 @@ type Delta struct {
 	// at Index.
 	ToolInput string
 	// Reasoning is a piece of the model's reasoning (Bedrock's
-	// reasoningContent, OpenAI-compatible servers' reasoning_content),
-	// not part of the answer's text.
+	// reasoningContent, OpenAI-compatible servers' reasoning_content or
+	// reasoning), not part of the answer's text.
 	Reasoning string
 }
 
