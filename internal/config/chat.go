@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -101,6 +102,12 @@ type ChatModel struct {
 	// Fallbacks are model ids tried in order when this one fails before
 	// its first token.
 	Fallbacks []string `yaml:"fallbacks"`
+	// RequestFields are added to every upstream request of the model:
+	// Bedrock's additionalModelRequestFields (e.g. thinking: {type:
+	// enabled, budget_tokens: 2048}), or top-level fields of an
+	// OpenAI-compatible request (e.g. top_k: 20), which may not name a
+	// field Gatehouse sets (model, messages, max_tokens, temperature, ...).
+	RequestFields map[string]any `yaml:"request_fields"`
 }
 
 // ChatPrice is a model's price in USD per million tokens.
@@ -170,6 +177,11 @@ func (c Chat) validate() []error {
 			errs = append(errs, fmt.Errorf("chat.models[%d].provider: must be set", i))
 		case m.MaxTokens < 1:
 			errs = append(errs, fmt.Errorf("chat.models[%d].max_tokens: must be at least 1", i))
+		}
+		if len(m.RequestFields) > 0 {
+			if _, err := json.Marshal(m.RequestFields); err != nil {
+				errs = append(errs, fmt.Errorf("chat.models[%d].request_fields: must be plain JSON values (strings, numbers, booleans, lists, maps): %v", i, err))
+			}
 		}
 	}
 	return errs

@@ -69,15 +69,18 @@ func TestUnknownKeysAreErrors(t *testing.T) {
 func TestValidateNamesTheField(t *testing.T) {
 	t.Parallel()
 	cases := map[string]func(*Config){
-		"log_level":                  func(c *Config) { c.LogLevel = "loud" },
-		"gc_heap_floor":              func(c *Config) { c.GCHeapFloor = -1 },
-		"nats.prefix":                func(c *Config) { c.NATS.Prefix = "a.>" },
-		"nats.inbound_storage":       func(c *Config) { c.NATS.InboundStorage = "disk" },
-		"edge.tls_cert":              func(c *Config) { c.Edge.TLSCert = "x" },
-		"edge.keep_alive":            func(c *Config) { c.Edge.KeepAlive = time.Minute },
-		"chat.concurrency":           func(c *Config) { c.Chat.Concurrency = 0 },
-		"chat.cache_index_max_keys":  func(c *Config) { c.Chat.CacheIndexMaxKeys = -2 },
-		"chat.max_messages":          func(c *Config) { c.Chat.MaxMessages = -1 },
+		"log_level":                 func(c *Config) { c.LogLevel = "loud" },
+		"gc_heap_floor":             func(c *Config) { c.GCHeapFloor = -1 },
+		"nats.prefix":               func(c *Config) { c.NATS.Prefix = "a.>" },
+		"nats.inbound_storage":      func(c *Config) { c.NATS.InboundStorage = "disk" },
+		"edge.tls_cert":             func(c *Config) { c.Edge.TLSCert = "x" },
+		"edge.keep_alive":           func(c *Config) { c.Edge.KeepAlive = time.Minute },
+		"chat.concurrency":          func(c *Config) { c.Chat.Concurrency = 0 },
+		"chat.cache_index_max_keys": func(c *Config) { c.Chat.CacheIndexMaxKeys = -2 },
+		"chat.max_messages":         func(c *Config) { c.Chat.MaxMessages = -1 },
+		"chat.models[0].request_fields": func(c *Config) {
+			c.Chat.Models = []ChatModel{{ID: "m", Provider: "echo", MaxTokens: 1, RequestFields: map[string]any{"when": make(chan int)}}}
+		},
 		"chat.max_input_bytes":       func(c *Config) { c.Chat.MaxInputBytes = -1 },
 		"chat.max_output_tokens":     func(c *Config) { c.Chat.MaxOutputTokens = -1 },
 		"meter.database_url":         func(c *Config) { c.Meter.DatabaseURL = "mysql://x" },

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/json"
 	"log/slog"
 
 	"github.com/gatehouse-ai/gatehouse/internal/config"
@@ -45,6 +46,10 @@ func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 		}
 		if cm.DefaultMaxTokens == 0 {
 			cm.DefaultMaxTokens = min(cm.MaxTokens, chat.DefaultModels()[0].DefaultMaxTokens)
+		}
+		if len(m.RequestFields) > 0 {
+			// config.Validate checked that it encodes.
+			cm.RequestFields, _ = json.Marshal(m.RequestFields)
 		}
 		if g := m.Guardrail; g != nil {
 			cm.Guardrail = &chat.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace, StreamProcessingMode: g.StreamProcessingMode}

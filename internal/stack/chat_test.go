@@ -21,7 +21,7 @@ func TestChatConfigMapping(t *testing.T) {
 	c.Providers = []config.ChatProvider{{Name: "local", Type: "openai", BaseURL: "http://127.0.0.1:1/v1"}}
 	c.Models = []config.ChatModel{
 		{ID: "gpt", Provider: "local", MaxTokens: 100, Price: config.ChatPrice{Input: 1, Output: 2}, Fallbacks: []string{"echo"},
-			Guardrail: &config.ChatGuardrail{ID: "g", Version: "1"}},
+			Guardrail: &config.ChatGuardrail{ID: "g", Version: "1"}, RequestFields: map[string]any{"top_k": 20, "chat_template_kwargs": map[string]any{"enable_thinking": false}}},
 		{ID: "echo", Provider: "echo", MaxTokens: 8192},
 	}
 	cc := ChatConfig(config.Default().NATS, c, slog.Default())
@@ -29,9 +29,18 @@ func TestChatConfigMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := cc.Models[0]
-	if m.DefaultMaxTokens != 100 || cc.Models[1].DefaultMaxTokens != 1024 || m.Price.OutputPerMillion != 2 || m.Guardrail.ID != "g" || cc.Providers[0].Type != chat.ProviderTypeOpenAI {
+	if m.DefaultMaxTokens != 100 || cc.Models[1].DefaultMaxTokens != 1024 || m.Price.OutputPerMillion != 2 || m.Guardrail.ID != "g" || cc.Providers[0].Type != chat.ProviderTypeOpenAI ||
+		string(m.RequestFields) != `{"chat_template_kwargs":{"enable_thinking":false},"top_k":20}` || cc.Models[1].RequestFields != nil {
 		t.Fatalf("mapped %+v", cc)
 	}
+
+	// A request field Gatehouse sets itself is refused.
+	c.Models[0].RequestFields = map[string]any{"temperature": 0.2}
+	if err := ChatConfig(config.Default().NATS, c, slog.Default()).Validate(); !errors.Is(err, chat.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), `Models[0].RequestFields sets "temperature"`) {
+		t.Fatalf("reserved request field: %v", err)
+	}
+	c.Models[0].RequestFields = nil
 
 	// chat's deeper checks name the field.
 	c.Models[0].Fallbacks = []string{"nope"}

@@ -311,13 +311,13 @@ func (c Config) Validate() error {
 	case c.FirstTokenTimeout < 0:
 		return fmt.Errorf("%w: FirstTokenTimeout %s is negative", ErrInvalidConfig, c.FirstTokenTimeout)
 	}
-	names := map[string]bool{}
+	names := map[string]string{}
 	for i, p := range c.Providers {
 		field := fmt.Sprintf("Providers[%d]", i)
 		switch {
 		case p.Name == "" || p.Name == ProviderEcho:
 			return fmt.Errorf("%w: %s.Name %q must be set and not %q", ErrInvalidConfig, field, p.Name, ProviderEcho)
-		case names[p.Name]:
+		case names[p.Name] != "":
 			return fmt.Errorf("%w: %s.Name %q is used twice", ErrInvalidConfig, field, p.Name)
 		case p.Type != ProviderTypeBedrock && p.Type != ProviderTypeOpenAI:
 			return fmt.Errorf("%w: %s.Type %q is not %q or %q", ErrInvalidConfig, field, p.Type, ProviderTypeBedrock, ProviderTypeOpenAI)
@@ -326,7 +326,7 @@ func (c Config) Validate() error {
 		case p.MaxConcurrent < 1:
 			return fmt.Errorf("%w: %s.MaxConcurrent %d must be at least 1", ErrInvalidConfig, field, p.MaxConcurrent)
 		}
-		names[p.Name] = true
+		names[p.Name] = p.Type
 	}
 	_, err := newCatalog(c.Models, names)
 	return err

@@ -129,6 +129,7 @@ func (s *Service) newCall(j *job, m *Model) *provider.Call {
 		call.Temperature, call.TopP, call.StopSequences = ic.Temperature, ic.TopP, ic.StopSequences
 		call.Seed, call.PresencePenalty, call.FrequencyPenalty = ic.Seed, ic.PresencePenalty, ic.FrequencyPenalty
 	}
+	call.RequestFields = m.RequestFields
 	call.Tools = j.req.ToolConfig
 	call.Output = outputFormat(j.req)
 	if g := m.Guardrail; g != nil {

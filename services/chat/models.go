@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 
@@ -47,6 +48,44 @@ type Model struct {
 	// failing (5xx) or times out before its first token, after
 	// [Config.RetryAttempts] attempts. At most [MaxFallbacks].
 	Fallbacks []string
+	// RequestFields, a JSON object, is added to every upstream request of
+	// the model: Bedrock's additionalModelRequestFields (e.g. Claude's
+	// {"thinking":{"type":"enabled","budget_tokens":2048}} or {"top_k":50}),
+	// or top-level fields of an OpenAI-compatible request (e.g. vLLM's
+	// {"top_k":20,"chat_template_kwargs":{"enable_thinking":false}}), which
+	// may not name a field Gatehouse sets ([OpenAIReservedFields]). Echo
+	// takes none.
+	RequestFields json.RawMessage
+}
+
+// OpenAIReservedFields are the request fields Gatehouse sets itself in an
+// OpenAI-compatible request; a model's RequestFields may not name them.
+var OpenAIReservedFields = []string{
+	"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed",
+	"presence_penalty", "frequency_penalty", "tools", "tool_choice", "response_format", "stream", "stream_options",
+}
+
+// checkRequestFields validates a model's RequestFields for its provider
+// type ("" for echo).
+func checkRequestFields(raw json.RawMessage, providerType, field string) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	if providerType == "" {
+		return fmt.Errorf("%w: %s.RequestFields is set, but echo takes no request fields", ErrInvalidConfig, field)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return fmt.Errorf("%w: %s.RequestFields must be a JSON object", ErrInvalidConfig, field)
+	}
+	if providerType == ProviderTypeOpenAI {
+		for _, k := range OpenAIReservedFields {
+			if _, ok := fields[k]; ok {
+				return fmt.Errorf("%w: %s.RequestFields sets %q, which Gatehouse sets itself from the request", ErrInvalidConfig, field, k)
+			}
+		}
+	}
+	return nil
 }
 
 // Price is a model's price in USD per million tokens (which is the same
@@ -110,8 +149,8 @@ type catalog struct {
 
 // newCatalog indexes models by id and alias, rejecting duplicates, unknown
 // providers and fallbacks, and bad limits or prices. providers holds the
-// names of the configured providers.
-func newCatalog(models []Model, providers map[string]bool) (catalog, error) {
+// types of the configured providers by name.
+func newCatalog(models []Model, providers map[string]string) (catalog, error) {
 	c := catalog{byName: make(map[string]*Model, len(models))}
 	for i := range models {
 		m := &models[i]
@@ -119,7 +158,7 @@ func newCatalog(models []Model, providers map[string]bool) (catalog, error) {
 		switch {
 		case m.ID == "":
 			return c, fmt.Errorf("%w: %s.ID is empty", ErrInvalidConfig, field)
-		case m.Provider != ProviderEcho && !providers[m.Provider]:
+		case m.Provider != ProviderEcho && providers[m.Provider] == "":
 			return c, fmt.Errorf("%w: %s.Provider %q is not %q nor the name of a configured provider", ErrInvalidConfig, field, m.Provider, ProviderEcho)
 		case m.MaxTokens < 1:
 			return c, fmt.Errorf("%w: %s.MaxTokens %d must be at least 1", ErrInvalidConfig, field, m.MaxTokens)
@@ -135,6 +174,9 @@ func newCatalog(models []Model, providers map[string]bool) (catalog, error) {
 			return c, fmt.Errorf("%w: %s.Fallbacks has %d entries, more than the limit of %d", ErrInvalidConfig, field, len(m.Fallbacks), MaxFallbacks)
 		case m.Guardrail != nil && (m.Guardrail.ID == "" || m.Guardrail.Version == ""):
 			return c, fmt.Errorf("%w: %s.Guardrail needs ID and Version", ErrInvalidConfig, field)
+		}
+		if err := checkRequestFields(m.RequestFields, providers[m.Provider], field); err != nil {
+			return c, err
 		}
 		for _, name := range append([]string{m.ID}, m.Aliases...) {
 			if name == "" {

@@ -54,9 +54,9 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make(map[string]bool, len(upstreams))
-	for n := range upstreams {
-		names[n] = true
+	names := make(map[string]string, len(cfg.Providers))
+	for _, p := range cfg.Providers {
+		names[p.Name] = p.Type
 	}
 	models, err := newCatalog(cfg.Models, names)
 	if err != nil {

@@ -89,6 +89,13 @@ func (b *Bedrock) input(call *Call) (*bedrockruntime.ConverseStreamInput, error)
 	}
 	in.ToolConfig = tc
 	in.OutputConfig = bedrockOutput(call.Output)
+	if len(call.RequestFields) > 0 {
+		doc, err := jsonDocument(call.RequestFields)
+		if err != nil {
+			return nil, b.rejected(fmt.Errorf("request fields: %w", err))
+		}
+		in.AdditionalModelRequestFields = doc
+	}
 	ic := &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(min(call.MaxTokens, 1<<30)))}
 	if call.Temperature != nil {
 		ic.Temperature = aws.Float32(float32(*call.Temperature))

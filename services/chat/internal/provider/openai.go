@@ -273,7 +273,29 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 	for _, m := range call.Messages {
 		req.Messages = appendMessage(req.Messages, m)
 	}
-	return json.Marshal(req)
+	body, err := json.Marshal(req)
+	if err != nil || len(call.RequestFields) == 0 {
+		return body, err
+	}
+	return withFields(body, call.RequestFields)
+}
+
+// withFields adds the fields of the JSON object extra to the JSON object
+// body. An empty extra object adds nothing.
+func withFields(body, extra json.RawMessage) ([]byte, error) {
+	extra = bytes.TrimSpace(extra)
+	if len(extra) < 2 || extra[0] != '{' || extra[len(extra)-1] != '}' || len(body) < 2 || body[len(body)-1] != '}' {
+		return nil, fmt.Errorf("request fields %.40q are not a JSON object", extra)
+	}
+	inner := bytes.TrimSpace(extra[1 : len(extra)-1])
+	if len(inner) == 0 {
+		return body, nil
+	}
+	out := make([]byte, 0, len(body)+len(inner)+1)
+	out = append(out, body[:len(body)-1]...)
+	out = append(out, ',')
+	out = append(out, inner...)
+	return append(out, '}'), nil
 }
 
 // oaTools encodes a tool configuration: the tools and the tool_choice (nil

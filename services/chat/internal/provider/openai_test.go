@@ -598,3 +598,21 @@ func TestOpenAIImages(t *testing.T) {
 		}
 	}
 }
+
+func TestWithFields(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ body, extra, want string }{
+		{`{"model":"m"}`, `{"top_k":20}`, `{"model":"m","top_k":20}`},
+		{`{"model":"m"}`, ` { "a" : [1] , "b":{} } `, `{"model":"m","a" : [1] , "b":{}}`},
+		{`{"model":"m"}`, `{}`, `{"model":"m"}`},
+		{`{"model":"m"}`, `{ }`, `{"model":"m"}`},
+	} {
+		got, err := withFields([]byte(tc.body), []byte(tc.extra))
+		if err != nil || string(got) != tc.want || !json.Valid(got) {
+			t.Errorf("withFields(%s, %s) = %s, %v; want %s", tc.body, tc.extra, got, err, tc.want)
+		}
+	}
+	if _, err := withFields([]byte(`{"model":"m"}`), []byte(`[1]`)); err == nil {
+		t.Error("an array was added as fields")
+	}
+}

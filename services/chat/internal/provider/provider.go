@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
@@ -48,6 +49,12 @@ type Call struct {
 	// Output, when set, is the structured output the answer must follow
 	// (chat sends a provider only types [SupportsOutput] accepts).
 	Output *bus.OutputFormat
+	// RequestFields, a JSON object set by the model's configuration, is
+	// added to the upstream request: Bedrock's
+	// additionalModelRequestFields, or top-level fields of an
+	// OpenAI-compatible request (chat checks they name no field the
+	// provider sets).
+	RequestFields json.RawMessage
 	// Guardrail, when set, is applied by providers that support it
 	// (Bedrock).
 	Guardrail *Guardrail
