@@ -29,7 +29,11 @@ type generation struct {
 // in turn. Once a chunk has been emitted nothing is retried: the client
 // has seen part of an answer.
 func (s *Service) generate(ctx context.Context, j *job, emit func(provider.Delta) error) generation {
-	var g generation
+	// Validation ensures the request's own model can serve it; should no
+	// model of the chain be able to, this is the answer.
+	g := generation{model: j.v.model, up: s.upstreams[j.v.model.Provider], err: &provider.Error{
+		Provider: j.v.model.Provider, Kind: provider.KindRejected, Message: "no model of the chain can serve this request",
+	}}
 	tries := 0
 	out, urls := outputFormat(j.req), hasImageURL(j.req)
 	for _, m := range s.models.chain(j.v.model) {

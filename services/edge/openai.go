@@ -287,7 +287,8 @@ type oaAnswer struct {
 	// calls are the tool calls so far, in the order they started; a
 	// call's index in it is its OpenAI tool_calls index.
 	calls []oaToolCall
-	// args holds the arguments of calls of a non-streamed answer.
+	// args holds the arguments of each call so far (streamed: only
+	// whether any came).
 	args [][]byte
 	// callOf maps a content block index to its index in calls.
 	callOf map[int]int
@@ -359,6 +360,8 @@ func (a *oaAnswer) on(ev *bus.Event) (done, ok bool) {
 			return false, a.opening() && a.chunk(oaDelta{Content: &t}, nil, nil)
 		}
 		a.text.WriteString(t)
+	case ev.ContentBlockStop != nil:
+		return false, a.toolStop(ev.ContentBlockStop.ContentBlockIndex)
 	case ev.MessageStop != nil:
 		a.finish = finishReason(ev.MessageStop.StopReason)
 		if a.stream {
@@ -384,13 +387,28 @@ func (a *oaAnswer) toolStart(st *bus.ContentBlockStart) bool {
 	k := len(a.calls)
 	a.callOf[st.ContentBlockIndex] = k
 	a.calls = append(a.calls, oaToolCall{ID: u.ToolUseID, Type: "function", Function: oaFunctionCall{Name: u.Name}})
+	a.args = append(a.args, nil)
 	if !a.stream {
-		a.args = append(a.args, nil)
 		return true
 	}
 	return a.opening() && a.chunk(oaDelta{ToolCalls: []oaToolCallDelta{{
 		Index: k, ID: u.ToolUseID, Type: "function", Function: oaFunctionCallDelta{Name: u.Name},
 	}}}, nil, nil)
+}
+
+// emptyArguments are the arguments of a call whose input never came (a
+// function without parameters): clients parse arguments as JSON.
+const emptyArguments = "{}"
+
+// toolStop ends a tool call's block: a streamed call that got no
+// arguments gets "{}".
+func (a *oaAnswer) toolStop(block int) bool {
+	k, ok := a.callOf[block]
+	if !ok || !a.stream || a.args[k] != nil {
+		return true
+	}
+	a.args[k] = []byte{}
+	return a.chunk(oaDelta{ToolCalls: []oaToolCallDelta{{Index: k, Function: oaFunctionCallDelta{Arguments: emptyArguments}}}}, nil, nil)
 }
 
 // toolInput handles a piece of a tool call's arguments.
@@ -404,6 +422,9 @@ func (a *oaAnswer) toolInput(block int, input string) bool {
 		a.args[k] = append(a.args[k], input...)
 		return true
 	}
+	if a.args[k] == nil {
+		a.args[k] = []byte{} // arguments came
+	}
 	return a.chunk(oaDelta{ToolCalls: []oaToolCallDelta{{Index: k, Function: oaFunctionCallDelta{Arguments: input}}}}, nil, nil)
 }
 
@@ -415,6 +436,9 @@ func (a *oaAnswer) end() bool {
 		}
 		for k := range a.calls {
 			a.calls[k].Function.Arguments = string(a.args[k])
+			if len(a.args[k]) == 0 {
+				a.calls[k].Function.Arguments = emptyArguments
+			}
 		}
 		msg := oaMessage{Role: "assistant", ToolCalls: a.calls, ReasoningContent: a.reasoning.String()}
 		if text := a.text.String(); text != "" || len(a.calls) == 0 {

@@ -283,6 +283,12 @@ func TestOpenAIHandler(t *testing.T) {
 				bus.Event{MessageStop: &bus.MessageStop{StopReason: "tool_use"}},
 				bus.Event{Metadata: &bus.Metadata{Usage: bus.Usage{InputTokens: 9, OutputTokens: 12, TotalTokens: 21}}})
 			return numbered(evs...)
+		case "no arguments":
+			return numbered(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}},
+				bus.Event{ContentBlockStart: &bus.ContentBlockStart{Start: bus.BlockStart{ToolUse: &bus.ToolUseStart{ToolUseID: "c9", Name: "now"}}}},
+				bus.Event{ContentBlockStop: &bus.ContentBlockStop{}},
+				bus.Event{MessageStop: &bus.MessageStop{StopReason: "tool_use"}},
+				bus.Event{Metadata: &bus.Metadata{Usage: bus.Usage{InputTokens: 3, OutputTokens: 5, TotalTokens: 8}}})
 		case "reason":
 			think := func(s string) bus.Event {
 				return bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{ReasoningContent: &bus.ReasoningDelta{Text: s}}}}
@@ -385,6 +391,19 @@ func TestOpenAIHandler(t *testing.T) {
 		}
 	}
 
+	// A call whose input never came has arguments "{}", streamed (at
+	// its block's stop) and not.
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","stream":true,"messages":[{"role":"user","content":"no arguments"}]}`)
+	all, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(all), `"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}`) {
+		t.Fatalf("streamed call without arguments:\n%s", all)
+	}
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"no arguments"}]}`)
+	all, _ = io.ReadAll(resp.Body)
+	if !strings.Contains(string(all), `"tool_calls":[{"id":"c9","type":"function","function":{"name":"now","arguments":"{}"}}]`) {
+		t.Fatalf("call without arguments: %s", all)
+	}
+
 	// Reasoning, streamed as reasoning_content deltas before the content,
 	// and in message.reasoning_content when not streamed.
 	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","stream":true,"messages":[{"role":"user","content":"reason"}]}`)
@@ -425,7 +444,7 @@ func TestOpenAIHandler(t *testing.T) {
 	}
 	// An error after the first chunk is an SSE error event.
 	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","stream":true,"messages":[{"role":"user","content":"midstream"}]}`)
-	all, _ := io.ReadAll(resp.Body)
+	all, _ = io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(all), `data: {"error":{"message":"slow down`) || strings.Contains(string(all), "[DONE]") {
 		t.Fatalf("midstream: %d %s", resp.StatusCode, all)
 	}
