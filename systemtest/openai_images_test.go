@@ -14,17 +14,19 @@ import (
 
 	"github.com/openai/openai-go/v3"
 
+	"github.com/gatehouse-ai/gatehouse/internal/config"
 	"github.com/gatehouse-ai/gatehouse/services/chat/providertest"
 )
 
 // TestOpenAIImageInput sends a picture with a question through the SDK as
 // an image_url data URL: the OpenAI-compatible upstream receives the same
 // bytes in a data URL part after the text, the answer comes back; an image
-// at an https URL is passed on unfetched, and any other URL is a 400
-// naming the part.
+// at an https URL is passed on unfetched (the provider is configured with
+// image_urls), and any other URL is a 400 naming the part.
 func TestOpenAIImageInput(t *testing.T) {
 	t.Parallel()
-	s := startOpenAIStack(t, providertest.Reply{Chunks: []string{"A red", " dot."}, Usage: &providertest.Usage{InputTokens: 90, OutputTokens: 3}})
+	s := startOpenAIStack(t, providertest.Reply{Chunks: []string{"A red", " dot."}, Usage: &providertest.Usage{InputTokens: 90, OutputTokens: 3}},
+		func(c *config.Config) { c.Chat.Providers[0].ImageURLs = true })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	img := image.NewRGBA(image.Rect(0, 0, 4, 4))

@@ -68,6 +68,11 @@ type ChatProvider struct {
 	// MaxConcurrent bounds calls in flight to this provider per replica.
 	// 0 means 64.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// ImageURLs lets callers send an openai provider images by http(s)
+	// URL for the server to fetch. Off by default: a self-hosted server
+	// fetching addresses a caller names can reach your internal network;
+	// turn it on for servers such as api.openai.com.
+	ImageURLs bool `yaml:"image_urls"`
 }
 
 // MarshalYAML masks APIKey, so that `gatehouse config` never prints it.

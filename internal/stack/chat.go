@@ -34,7 +34,7 @@ func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 	}
 	for _, p := range c.Providers {
 		out.Providers = append(out.Providers, chat.ProviderConfig{
-			Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey, Region: p.Region, MaxConcurrent: p.MaxConcurrent,
+			Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey, Region: p.Region, MaxConcurrent: p.MaxConcurrent, ImageURLs: p.ImageURLs,
 		})
 	}
 	for _, m := range c.Models {

@@ -18,7 +18,7 @@ func TestChatConfigMapping(t *testing.T) {
 	}
 
 	c := config.Default().Chat
-	c.Providers = []config.ChatProvider{{Name: "local", Type: "openai", BaseURL: "http://127.0.0.1:1/v1"}}
+	c.Providers = []config.ChatProvider{{Name: "local", Type: "openai", BaseURL: "http://127.0.0.1:1/v1", ImageURLs: true}}
 	c.Models = []config.ChatModel{
 		{ID: "gpt", Provider: "local", MaxTokens: 100, Price: config.ChatPrice{Input: 1, Output: 2}, Fallbacks: []string{"echo"},
 			Guardrail: &config.ChatGuardrail{ID: "g", Version: "1"}, RequestFields: map[string]any{"top_k": 20, "chat_template_kwargs": map[string]any{"enable_thinking": false}}},
@@ -29,7 +29,7 @@ func TestChatConfigMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := cc.Models[0]
-	if m.DefaultMaxTokens != 100 || cc.Models[1].DefaultMaxTokens != 1024 || m.Price.OutputPerMillion != 2 || m.Guardrail.ID != "g" || cc.Providers[0].Type != chat.ProviderTypeOpenAI ||
+	if m.DefaultMaxTokens != 100 || cc.Models[1].DefaultMaxTokens != 1024 || m.Price.OutputPerMillion != 2 || m.Guardrail.ID != "g" || cc.Providers[0].Type != chat.ProviderTypeOpenAI || !cc.Providers[0].ImageURLs ||
 		string(m.RequestFields) != `{"chat_template_kwargs":{"enable_thinking":false},"top_k":20}` || cc.Models[1].RequestFields != nil {
 		t.Fatalf("mapped %+v", cc)
 	}

@@ -135,6 +135,13 @@ type ProviderConfig struct {
 	// replica; a request waits for a slot. Default
 	// [DefaultProviderConcurrency].
 	MaxConcurrent int
+	// ImageURLs lets callers send an openai provider images by http(s)
+	// URL, which the server then fetches. Off by default: a self-hosted
+	// server (vLLM, Ollama) fetching addresses a caller names can reach
+	// the operator's internal network. Turn it on for servers that fetch
+	// from the public internet only (api.openai.com). Bedrock never
+	// fetches; images always reach it as bytes.
+	ImageURLs bool
 }
 
 // Config configures the chat service. The zero value is usable: the echo
@@ -325,6 +332,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: %s.BaseURL is required for an openai provider", ErrInvalidConfig, field)
 		case p.MaxConcurrent < 1:
 			return fmt.Errorf("%w: %s.MaxConcurrent %d must be at least 1", ErrInvalidConfig, field, p.MaxConcurrent)
+		case p.ImageURLs && p.Type != ProviderTypeOpenAI:
+			return fmt.Errorf("%w: %s.ImageURLs is only for openai providers: Bedrock reads image bytes only", ErrInvalidConfig, field)
 		}
 		names[p.Name] = p.Type
 	}

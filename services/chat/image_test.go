@@ -39,9 +39,10 @@ func withImageURL(url string) func(*bus.ChatRequest) {
 	}
 }
 
-// TestImageURLs: Bedrock needs an image's bytes, so a request with an
-// image URL to a Bedrock model is refused naming the model, and a Bedrock
-// fallback of an OpenAI-compatible model is skipped for it.
+// TestImageURLs: only OpenAI-compatible providers configured with
+// ImageURLs take images by URL. A request with an image URL to a Bedrock
+// model, or to a server without ImageURLs, is refused naming the model,
+// and a Bedrock fallback of a model that takes URLs is skipped for it.
 func TestImageURLs(t *testing.T) {
 	t.Parallel()
 	bedrock := providertest.NewBedrock(providertest.Reply{Chunks: []string{"a", "b"}})
@@ -49,12 +50,20 @@ func TestImageURLs(t *testing.T) {
 	failing := providertest.NewOpenAI(providertest.Reply{Status: 500})
 	t.Cleanup(failing.Close)
 	cfg := bedrockConfig(bedrock)
-	cfg.Providers = append(cfg.Providers, chat.ProviderConfig{Name: "oa", Type: chat.ProviderTypeOpenAI, BaseURL: failing.URL})
-	cfg.Models = append(cfg.Models, chat.Model{ID: "gpt", Provider: "oa", DefaultMaxTokens: 100, MaxTokens: 1000, Fallbacks: []string{"claude"}})
+	cfg.Providers = append(cfg.Providers,
+		chat.ProviderConfig{Name: "oa", Type: chat.ProviderTypeOpenAI, BaseURL: failing.URL, ImageURLs: true},
+		chat.ProviderConfig{Name: "vllm", Type: chat.ProviderTypeOpenAI, BaseURL: failing.URL})
+	cfg.Models = append(cfg.Models,
+		chat.Model{ID: "gpt", Provider: "oa", DefaultMaxTokens: 100, MaxTokens: 1000, Fallbacks: []string{"claude"}},
+		chat.Model{ID: "llama", Provider: "vllm", DefaultMaxTokens: 100, MaxTokens: 1000})
 	h := newHarness(t, cfg, contractOpts{})
 	jo := user("jo")
 	h.refused(t, jo, "url-br", modelRequest("claude", "what is it", withImageURL("https://example.com/a.png")),
-		"model claude (provider br) cannot read images from URLs: send each image's bytes inline")
+		"model claude (provider br) does not take images by URL: send each image's bytes inline")
+	// An OpenAI-compatible server takes URLs only when its configuration
+	// says so (a self-hosted one would fetch inside the network).
+	h.refused(t, jo, "url-vllm", modelRequest("llama", "what is it", withImageURL("http://10.0.0.1/admin.png")),
+		"model llama (provider vllm) does not take images by URL")
 
 	sub := h.listen(h.subj.Outbound(jo.ChannelID))
 	h.publish(jo, "url-fb", modelRequest("gpt", "what is it", withImageURL("https://example.com/a.png")), nil)

@@ -539,6 +539,7 @@ func TestProviderConfigValidate(t *testing.T) {
 		"Providers[0].Type":                              func(c *chat.Config) { c.Providers[0].Type = "gcp" },
 		"Providers[0].BaseURL":                           func(c *chat.Config) { c.Providers[0].BaseURL = "" },
 		"Providers[0].MaxConcurrent":                     func(c *chat.Config) { c.Providers[0].MaxConcurrent = -1 },
+		"Providers[0].ImageURLs is only for openai":      func(c *chat.Config) { c.Providers[0].Type, c.Providers[0].ImageURLs = chat.ProviderTypeBedrock, true },
 		"Models[0].Provider":                             func(c *chat.Config) { c.Models[0].Provider = "nope" },
 		"Models[0].Fallbacks[0]":                         func(c *chat.Config) { c.Models[0].Fallbacks = []string{"missing"} },
 		"is the model itself":                            func(c *chat.Config) { c.Models[0].Fallbacks = []string{"gpt"} },

@@ -56,7 +56,7 @@ func newUpstreams(cfg Config) (map[string]*upstream, error) {
 			if client == nil {
 				client = upstreamHTTPClient(pc.MaxConcurrent)
 			}
-			p = &provider.OpenAI{ProviderName: pc.Name, BaseURL: pc.BaseURL, APIKey: pc.APIKey, Client: client}
+			p = &provider.OpenAI{ProviderName: pc.Name, BaseURL: pc.BaseURL, APIKey: pc.APIKey, Client: client, ImageURLs: pc.ImageURLs}
 		case ProviderTypeBedrock:
 			var awsCfg aws.Config
 			if pc.AWS != nil {

@@ -104,7 +104,7 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 		return validated{}, &requestError{Type: bus.ErrTypeModelNotFound, Message: fmt.Sprintf("modelId %q is not a known model", req.ModelID)}
 	}
 	if hasImageURL(req) && !provider.FetchesImages(s.upstreams[model.Provider].p) {
-		return validated{}, invalid("model %s (provider %s) cannot read images from URLs: send each image's bytes inline (a data: URL)", model.ID, model.Provider)
+		return validated{}, invalid("model %s (provider %s) does not take images by URL: send each image's bytes inline (a data: URL)", model.ID, model.Provider)
 	}
 	outBytes, rerr := s.validateOutput(req.OutputConfig, model)
 	if rerr != nil {

@@ -65,6 +65,9 @@ type OpenAI struct {
 	// Client is the HTTP client; nil means a client without a global
 	// timeout (the call's context bounds it).
 	Client *http.Client
+	// ImageURLs says the server may be sent images by URL, to fetch
+	// itself (see [FetchesImages]).
+	ImageURLs bool
 }
 
 var _ Provider = (*OpenAI)(nil)

@@ -26,12 +26,15 @@ func SupportsOutput(p Provider, typ string) bool {
 	return false
 }
 
-// FetchesImages reports whether p reads images from http(s) URLs itself
-// (OpenAI-compatible servers do; Bedrock needs the bytes). Echo ignores
-// images, so it accepts them too.
+// FetchesImages reports whether p may be sent images by http(s) URL:
+// OpenAI-compatible servers whose configuration allows it
+// ([OpenAI.ImageURLs]), and echo, which ignores images. Bedrock needs the
+// bytes.
 func FetchesImages(p Provider) bool {
-	switch p.(type) {
-	case *OpenAI, *Echo:
+	switch p := p.(type) {
+	case *OpenAI:
+		return p.ImageURLs
+	case *Echo:
 		return true
 	}
 	return false
