@@ -82,6 +82,25 @@ func checkReasoning(t *testing.T, name string, rep providertest.Reply, out int64
 	}
 }
 
+// runReasoningReplies streams each of reasoningReplies (5 ms between
+// pieces) with stream and checks it against wants[name].
+func runReasoningReplies(t *testing.T, wants map[string][]Delta, stream func(*testing.T, providertest.Reply) ([]Delta, Result, error)) {
+	t.Helper()
+	for _, tc := range reasoningReplies {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rep := tc.rep
+			rep.ChunkDelay = 5 * time.Millisecond
+			start := time.Now()
+			got, res, err := stream(t, rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkReasoning(t, tc.name, rep, tc.out, tc.est, got, wants[tc.name], res, time.Since(start))
+		})
+	}
+}
+
 // TestBedrockReasoning streams replies with reasoning from the fake:
 // reasoning is block 0, its signature delta emits nothing, the text is
 // block 1 and tool calls follow.
@@ -99,21 +118,11 @@ func TestBedrockReasoning(t *testing.T) {
 			{Index: 1, ToolUse: &bus.ToolUseStart{ToolUseID: "tu-1", Name: "clock"}}, {Index: 1, ToolInput: `{}`},
 		},
 	}
-	for _, tc := range reasoningReplies {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rep := tc.rep
-			rep.ChunkDelay = 5 * time.Millisecond
-			fake := providertest.NewBedrock(rep)
-			defer fake.Close()
-			start := time.Now()
-			got, res, err := streamAll(t, bedrockOn(fake), reasoningCall())
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkReasoning(t, tc.name, rep, tc.out, tc.est, got, wants[tc.name], res, time.Since(start))
-		})
-	}
+	runReasoningReplies(t, wants, func(t *testing.T, rep providertest.Reply) ([]Delta, Result, error) {
+		fake := providertest.NewBedrock(rep)
+		t.Cleanup(fake.Close)
+		return streamAll(t, bedrockOn(fake), reasoningCall())
+	})
 }
 
 // bedrockEvents serves events, each an event type and its JSON payload,
@@ -189,21 +198,11 @@ func TestOpenAIReasoning(t *testing.T) {
 			{Index: 1, ToolUse: &bus.ToolUseStart{ToolUseID: "tu-1", Name: "clock"}}, {Index: 1, ToolInput: `{}`},
 		},
 	}
-	for _, tc := range reasoningReplies {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rep := tc.rep
-			rep.ChunkDelay = 5 * time.Millisecond
-			fake := providertest.NewOpenAI(rep)
-			defer fake.Close()
-			start := time.Now()
-			got, res, err := oaCollect(t, &OpenAI{ProviderName: "oa", BaseURL: fake.URL}, reasoningCall())
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkReasoning(t, tc.name, rep, tc.out, tc.est, got, wants[tc.name], res, time.Since(start))
-		})
-	}
+	runReasoningReplies(t, wants, func(t *testing.T, rep providertest.Reply) ([]Delta, Result, error) {
+		fake := providertest.NewOpenAI(rep)
+		t.Cleanup(fake.Close)
+		return oaCollect(t, &OpenAI{ProviderName: "oa", BaseURL: fake.URL}, reasoningCall())
+	})
 }
 
 // TestOpenAIReasoningStreams reads reasoning streamed the ways
