@@ -525,6 +525,10 @@ func TestEarlyCancel(t *testing.T) {
 	if err := h.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	// The cancel and the request travel on separate subscriptions: wait
+	// until chat holds the cancel, or a busy machine may run the request
+	// first and the test would see a whole answer.
+	eventually(t, "the early cancel is held", func() bool { return chat.EarlyCancels(h.svc) == 1 })
 	h.publish(max, "req-early", request("never mind"), nil)
 	evs := answer(t, sub)
 	if len(evs) != 4 || evs[2].MessageStop == nil || evs[2].MessageStop.StopReason != "cancelled" || evs[3].Metadata.Usage.OutputTokens != 0 {

@@ -9,3 +9,11 @@ func CachedDecisions(s *Service) int { return s.allowed.len() }
 func CacheKeyAbsent(s *Service, key string) bool {
 	return s.cacheKeys != nil && s.cacheKeys.Absent(key)
 }
+
+// EarlyCancels returns how many cancels s holds for requests it has not
+// started.
+func EarlyCancels(s *Service) int {
+	s.flights.mu.Lock()
+	defer s.flights.mu.Unlock()
+	return len(s.flights.early)
+}
