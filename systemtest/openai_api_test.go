@@ -235,6 +235,9 @@ func TestOpenAIErrorStatuses(t *testing.T) {
 		{name: "upstream failing", client: s.client, params: userParams("gpt", "hi"),
 			push:   []providertest.Reply{{Status: 500}, {Status: 500}},
 			status: 502, code: bus.ErrTypeUpstreamError},
+		{name: "upstream refuses the request", client: s.client, params: userParams("gpt", "hi"),
+			push:   []providertest.Reply{{Status: 400}},
+			status: 400, code: bus.ErrTypeUpstreamError},
 	}
 	for _, tc := range cases {
 		s.fake.Push(tc.push...)

@@ -97,6 +97,12 @@ func oaFromEvent(ev *bus.ErrorEvent) *apiError {
 		retry()
 	case bus.ErrTypeUpstreamError:
 		a.status, a.body.Type = http.StatusBadGateway, "server_error"
+		if st, _ := ev.Details["upstreamStatus"].(float64); upstreamRefusedRequest(int(st)) {
+			// The model's provider refused this request (an image a
+			// text model cannot read, a schema it rejects): asking again
+			// will not help, and SDKs retry a 502.
+			a.status, a.body.Type = http.StatusBadRequest, "invalid_request_error"
+		}
 	default:
 		a.status, a.body.Type = http.StatusServiceUnavailable, "server_error"
 	}
@@ -104,6 +110,13 @@ func oaFromEvent(ev *bus.ErrorEvent) *apiError {
 		a.body.Message += " (request " + ev.RequestID + ")"
 	}
 	return a
+}
+
+// upstreamRefusedRequest reports whether an upstream status says the
+// request itself was refused (400, 413, 422), not the gateway's
+// credentials (401, 403) or configuration (404).
+func upstreamRefusedRequest(status int) bool {
+	return status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusUnprocessableEntity
 }
 
 // authenticate verifies the request's bearer token or API key. OpenAI

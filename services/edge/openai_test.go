@@ -178,6 +178,10 @@ func TestOpenAIErrorMapping(t *testing.T) {
 		{bus.ErrorEvent{Type: bus.ErrTypeQuotaExceeded, Details: map[string]any{"retryAfterSeconds": float64(42)}}, 429, 42},
 		{bus.ErrorEvent{Type: bus.ErrTypeUpstreamThrottled}, 429, 1},
 		{bus.ErrorEvent{Type: bus.ErrTypeUpstreamError}, 502, 0},
+		{bus.ErrorEvent{Type: bus.ErrTypeUpstreamError, Details: map[string]any{"upstreamStatus": float64(500)}}, 502, 0},
+		{bus.ErrorEvent{Type: bus.ErrTypeUpstreamError, Details: map[string]any{"upstreamStatus": float64(401)}}, 502, 0},
+		{bus.ErrorEvent{Type: bus.ErrTypeUpstreamError, Details: map[string]any{"upstreamStatus": float64(400)}}, 400, 0},
+		{bus.ErrorEvent{Type: bus.ErrTypeUpstreamError, Details: map[string]any{"upstreamStatus": float64(422)}}, 400, 0},
 		{bus.ErrorEvent{Type: bus.ErrTypeInternal}, 503, 0},
 	}
 	for _, tc := range cases {
