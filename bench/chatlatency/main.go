@@ -17,15 +17,20 @@
 // verify and check, JetStream store, pull, double ack, cache get, meter
 // reserve) N times, one at a time (see breakdown.go).
 //
-// Everything runs in one process on one machine: the load generator, the
-// fake upstream and the whole gateway share the CPU, so the numbers are an
-// upper bound of what the gateway adds on a larger box.
+// By default everything runs in one process on one machine: the load
+// generator, the fake upstream and the whole gateway share the CPU, so the
+// numbers are an upper bound of what the gateway adds on a larger box.
+// To measure with each part in its own process (pinned to its own cores,
+// say), run the fake upstream alone with -serve-upstream, a gateway whose
+// catalog points a model at it, and this command with -gateway, -upstream
+// and -token (see bench/RESULTS.md, "Separate processes").
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -62,8 +67,34 @@ func main() {
 	spans := flag.Bool("spans", false, "record every span in memory and print the stages of the gateway path at each rate (recording adds work per span)")
 	inboundStorage := flag.String("inbound-storage", "file", "storage of the INBOUND stream, `file|memory`, as nats.inbound_storage sets it")
 	gcFloor := flag.Uint64("gc-heap-floor", gcfloor.DefaultFloor, "GC heap floor in `bytes`, as `gatehouse` sets it (gc_heap_floor); 0 = Go's default GC")
+	serveUpstream := flag.String("serve-upstream", "", "only serve the fake upstream on this `address` (e.g. 127.0.0.1:9000, API root http://ADDRESS/v1) until interrupted, to run it as a process of its own")
+	gatewayURL := flag.String("gateway", "", "measure the gateway running at this base `URL` (e.g. http://127.0.0.1:8443) instead of starting one in this process; needs -upstream and -token")
+	upstreamURL := flag.String("upstream", "", "with -gateway: the API `root` of the fake upstream (a -serve-upstream process, e.g. http://127.0.0.1:9000/v1) the gateway's -model points at")
+	bearer := flag.String("token", "", "with -gateway: the bearer `token` or API key to send it")
+	model := flag.String("model", "fake", "with -gateway: the model id to ask for")
+	insecure := flag.Bool("insecure", false, "with -gateway: accept the gateway's TLS certificate unverified (a development certificate)")
 	flag.Parse()
 	defer gcfloor.Start(*gcFloor).Stop()
+
+	if *serveUpstream != "" {
+		serveOnly(*serveUpstream, *chunks, *gap)
+		return
+	}
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute,
+		DialContext:     (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: *insecure}, //nolint:gosec // a flag for development certificates
+	}}
+	if *gatewayURL != "" {
+		if *upstreamURL == "" || *bearer == "" || *spans || *steps > 0 {
+			log.Fatal("-gateway needs -upstream and -token, and works without -spans and -breakdown (they need the gateway in this process)")
+		}
+		direct := target{name: "direct", url: strings.TrimRight(*upstreamURL, "/") + "/chat/completions", model: *model}
+		gateway := target{name: "gateway", url: strings.TrimRight(*gatewayURL, "/") + "/v1/chat/completions", model: *model, token: *bearer}
+		warm(client, direct, gateway)
+		measure(client, direct, gateway, *rates, *duration, *cpuProfile, fmt.Sprintf("gateway=%s upstream=%s (separate processes)", *gatewayURL, *upstreamURL), nil)
+		return
+	}
 
 	var rec *tracetest.SpanRecorder
 	if *spans {
@@ -104,17 +135,9 @@ func main() {
 		log.Fatal(err)
 	}
 
-	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute,
-		DialContext: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-	}}
 	direct := target{name: "direct", url: up.url + "/chat/completions", model: "fake"}
 	gateway := target{name: "gateway", url: dev.EdgeURL() + "/v1/chat/completions", model: "fake", token: token}
-
-	// Warm up both paths (connections, JIT-free but caches and pools).
-	for _, t := range []target{direct, gateway} {
-		run(client, t, 100, 2*time.Second)
-	}
+	warm(client, direct, gateway)
 	if *steps > 0 {
 		nc, err := nats.Connect("", nats.InProcessServer(dev.Server()))
 		if err != nil {
@@ -123,8 +146,26 @@ func main() {
 		breakdown(nc, cfg.NATS.Prefix, stack.StreamOptions(cfg.NATS).InboundStorage, token, *steps)
 		nc.Close()
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	measure(client, direct, gateway, *rates, *duration, *cpuProfile,
+		fmt.Sprintf("chunks/answer=%d gap=%s inbound_storage=%s", *chunks, *gap, cfg.NATS.InboundStorage), rec)
+	cancel()
+	if err := <-errc; err != nil {
+		log.Printf("dev stack stopped: %v", err)
+	}
+}
+
+// warm drives both paths for a while (connections, caches and pools).
+func warm(client *http.Client, direct, gateway target) {
+	for _, t := range []target{direct, gateway} {
+		run(client, t, 100, 2*time.Second)
+	}
+}
+
+// measure drives each rate at direct and at
+// gateway and prints the table (and, with rec, the gateway's stages).
+func measure(client *http.Client, direct, gateway target, rates string, duration time.Duration, cpuProfile, setup string, rec *tracetest.SpanRecorder) {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -133,17 +174,17 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Printf("chunks/answer=%d gap=%s duration/rate=%s inbound_storage=%s\n\n", *chunks, *gap, *duration, cfg.NATS.InboundStorage)
+	fmt.Printf("%s duration/rate=%s\n\n", setup, duration)
 	fmt.Println("| rate req/s | path | ok | failed | TTFT p50 | TTFT p99 | chunk p50 | chunk p99 |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
-	for _, f := range strings.Split(*rates, ",") {
+	for _, f := range strings.Split(rates, ",") {
 		rate, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || rate < 1 {
 			log.Fatalf("bad rate %q", f)
 		}
-		d := run(client, direct, rate, *duration)
+		d := run(client, direct, rate, duration)
 		gStart := time.Now()
-		g := run(client, gateway, rate, *duration)
+		g := run(client, gateway, rate, duration)
 		gEnd := time.Now()
 		d.print(rate, "direct")
 		g.print(rate, "gateway")
@@ -154,11 +195,6 @@ func main() {
 			reportSpans(rec, rate, gStart, gEnd)
 			fmt.Println()
 		}
-	}
-	pprof.StopCPUProfile()
-	cancel()
-	if err := <-errc; err != nil {
-		log.Printf("dev stack stopped: %v", err)
 	}
 }
 

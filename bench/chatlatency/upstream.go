@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
@@ -27,6 +32,25 @@ func newUpstream(chunks int, gap time.Duration) *upstream {
 }
 
 func (u *upstream) close() { u.srv.Close() }
+
+// serveOnly serves the fake upstream on addr until SIGINT or SIGTERM.
+func serveOnly(addr string, chunks int, gap time.Duration) {
+	u := &upstream{chunks: chunks, gap: gap}
+	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(u.serve), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Printf("fake upstream: API root http://%s/v1, %d chunks %s apart", addr, chunks, gap)
+	select {
+	case err := <-errc:
+		log.Fatal(err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+}
 
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	var req struct {
