@@ -183,10 +183,19 @@ type JSONSchemaDefinition struct {
 // block.
 func (r *ChatRequest) HasToolBlocks() bool {
 	for _, m := range r.Messages {
-		for _, b := range m.Content {
-			if b.ToolUse != nil || b.ToolResult != nil {
-				return true
-			}
+		if m.HasToolBlocks() {
+			return true
+		}
+	}
+	return false
+}
+
+// HasToolBlocks reports whether the message holds a toolUse or toolResult
+// block.
+func (m Message) HasToolBlocks() bool {
+	for _, b := range m.Content {
+		if b.ToolUse != nil || b.ToolResult != nil {
+			return true
 		}
 	}
 	return false

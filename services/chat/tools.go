@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
+	"github.com/gatehouse-ai/gatehouse/services/chat/internal/provider"
 )
 
 // validateTools checks a request's toolConfig. It returns the bytes the
@@ -23,7 +24,6 @@ func validateTools(tc *bus.ToolConfig, hasToolBlocks bool) (int, *requestError) 
 	if len(tc.Tools) > MaxTools {
 		return 0, invalid("toolConfig.tools has %d entries, more than the limit of %d", len(tc.Tools), MaxTools)
 	}
-	size := 0
 	names := make(map[string]bool, len(tc.Tools))
 	for i, t := range tc.Tools {
 		spec := t.ToolSpec
@@ -40,7 +40,6 @@ func validateTools(tc *bus.ToolConfig, hasToolBlocks bool) (int, *requestError) 
 		if !isJSONObject(spec.InputSchema.JSON) {
 			return 0, invalid("toolConfig.tools[%d].toolSpec.inputSchema.json must be a JSON Schema object", i)
 		}
-		size += len(spec.Name) + len(spec.Description) + len(spec.InputSchema.JSON)
 	}
 	if c := tc.ToolChoice; c != nil {
 		set := 0
@@ -56,7 +55,7 @@ func validateTools(tc *bus.ToolConfig, hasToolBlocks bool) (int, *requestError) 
 			return 0, invalid("toolConfig.toolChoice.tool.name %q is not one of toolConfig.tools", c.Tool.Name)
 		}
 	}
-	return size, nil
+	return provider.ToolConfigBytes(tc), nil
 }
 
 // validateBlock checks content block j of message i and returns its size.
@@ -87,7 +86,7 @@ func validateBlock(m bus.Message, i, j int) (int, *requestError) {
 		if !isJSONObject(u.Input) {
 			return 0, invalid("messages[%d].content[%d].toolUse.input must be a JSON object", i, j)
 		}
-		return len(u.Name) + len(u.Input), nil
+		return provider.BlockBytes(b), nil
 	case b.ToolResult != nil:
 		r := b.ToolResult
 		if m.Role != roleUser {
@@ -102,7 +101,6 @@ func validateBlock(m bus.Message, i, j int) (int, *requestError) {
 		if len(r.Content) == 0 {
 			return 0, invalid("messages[%d].content[%d].toolResult.content is empty", i, j)
 		}
-		size := 0
 		for k, c := range r.Content {
 			switch {
 			case c.Text != "" && len(c.JSON) > 0:
@@ -114,9 +112,8 @@ func validateBlock(m bus.Message, i, j int) (int, *requestError) {
 			case c.Text == "":
 				return 0, invalid("messages[%d].content[%d].toolResult.content[%d] is empty: set text or json", i, j, k)
 			}
-			size += len(c.Text) + len(c.JSON)
 		}
-		return size, nil
+		return provider.BlockBytes(b), nil
 	}
 	return 0, nil
 }

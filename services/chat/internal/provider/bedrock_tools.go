@@ -72,7 +72,7 @@ func toolConfig(call *Call) (*types.ToolConfiguration, error) {
 		return nil, nil
 	}
 	choice := tc.ToolChoice
-	if choice != nil && choice.None != nil && !hasToolBlocks(call.Messages) {
+	if choice != nil && choice.None != nil && !(&bus.ChatRequest{Messages: call.Messages}).HasToolBlocks() {
 		return nil, nil
 	}
 	out := &types.ToolConfiguration{}
@@ -105,19 +105,6 @@ func toolConfig(call *Call) (*types.ToolConfiguration, error) {
 		}
 	}
 	return out, nil
-}
-
-// hasToolBlocks reports whether any message holds a toolUse or toolResult
-// block (what [bus.ChatRequest.HasToolBlocks] reports of a request).
-func hasToolBlocks(msgs []bus.Message) bool {
-	for _, m := range msgs {
-		for _, b := range m.Content {
-			if b.ToolUse != nil || b.ToolResult != nil {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // jsonDocument decodes raw JSON into a Bedrock document. The SDK's
