@@ -1,9 +1,11 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,7 +55,39 @@ func NewBedrockClient(cfg aws.Config, baseEndpoint string, maxConns int) *bedroc
 		if baseEndpoint != "" {
 			o.BaseEndpoint = aws.String(baseEndpoint)
 		}
+		o.HTTPClient = ownBodyClient{next: o.HTTPClient}
 	})
+}
+
+// ownBodyClient hands the HTTP transport its own copy of each request
+// body. The SDK closes the body it built as soon as the response headers
+// arrive, and net/http's write loop may not have finished with it yet (its
+// last read or its Close): the write then fails ("EOF") and the transport
+// closes the connection under the ConverseStream answer being read, which
+// ends the stream after its first events ("use of closed network
+// connection"; seen against the fake endpoint with pauses between events,
+// the class of aws-sdk-go-v2 issues 1825 and 2737). Request bodies here are
+// small JSON, so the copy costs little.
+type ownBodyClient struct {
+	next interface {
+		Do(*http.Request) (*http.Response, error)
+	}
+}
+
+// Do implements the SDK's HTTP client interface.
+func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return c.next.Do(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	own := req.Clone(req.Context())
+	own.Body = io.NopCloser(bytes.NewReader(body))
+	own.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	own.ContentLength = int64(len(body))
+	return c.next.Do(own)
 }
 
 // Name implements [Provider].

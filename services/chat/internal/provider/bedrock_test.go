@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -390,5 +392,53 @@ func TestBedrockImages(t *testing.T) {
 		if !bytes.Equal(b, c.img.Source.Bytes) {
 			t.Fatalf("messages[%d] image decodes to %d bytes unlike the %d sent", c.msg, len(b), len(c.img.Source.Bytes))
 		}
+	}
+}
+
+// closeTracker is a request body that fails reads once closed, as the
+// SDK's body does once its operation has its response.
+type closeTracker struct {
+	r      *strings.Reader
+	closed bool
+}
+
+func (c *closeTracker) Read(p []byte) (int, error) {
+	if c.closed {
+		return 0, io.EOF
+	}
+	return c.r.Read(p)
+}
+
+func (c *closeTracker) Close() error { c.closed = true; return nil }
+
+// doFunc is an HTTP client that runs a function.
+type doFunc func(*http.Request) (*http.Response, error)
+
+func (f doFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestOwnBodyClient: the transport reads a copy of the request body, so
+// the SDK closing its body when the response arrives cannot cut the
+// transport's write short (and with it the connection of a stream).
+func TestOwnBodyClient(t *testing.T) {
+	t.Parallel()
+	orig := &closeTracker{r: strings.NewReader(`{"messages":[]}`)}
+	req, _ := http.NewRequest(http.MethodPost, "http://example.invalid/model/m/converse-stream", orig)
+	req.ContentLength = int64(orig.r.Len())
+	var sent *http.Request
+	c := ownBodyClient{next: doFunc(func(r *http.Request) (*http.Response, error) {
+		sent = r
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	})}
+	if _, err := c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	_ = req.Body.Close() // what the SDK does once Do returns
+	body, err := io.ReadAll(sent.Body)
+	if err != nil || string(body) != `{"messages":[]}` || sent.ContentLength != int64(len(body)) || sent == req {
+		t.Fatalf("transport's body %q (%v), length %d", body, err, sent.ContentLength)
+	}
+	again, _ := sent.GetBody()
+	if b, _ := io.ReadAll(again); string(b) != `{"messages":[]}` {
+		t.Fatalf("GetBody gave %q", b)
 	}
 }
