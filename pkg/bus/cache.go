@@ -49,9 +49,9 @@ type CacheEntry struct {
 
 // CacheKey returns the exact-match cache key: a hex SHA-256 of the scope
 // (e.g. "user:acme/alice"), the model, the normalised messages, the
-// generation parameters, the tools offered, the output format and a hash of
-// each image. Conversation ids are not
-// part of it. The key of a text-only request without tools is the same as
+// generation parameters, the tools offered, the output format, a hash of
+// each image and of each reasoning block sent back. Conversation ids are
+// not part of it. The key of a text-only request without tools is the same as
 // before tools existed, so stored and imported answers stay valid.
 func CacheKey(scope, modelID string, req ChatRequest) string {
 	type toolBlocks struct {
@@ -61,6 +61,9 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 		// Images are "<format>:<hex SHA-256 of the bytes>" or
 		// "url:<hex SHA-256 of the URL>", in order.
 		Images []string `json:"g,omitempty"`
+		// Reasoning are hex SHA-256s of the reasoning blocks sent back
+		// (text, signature, redacted content), in order.
+		Reasoning []string `json:"z,omitempty"`
 	}
 	type norm struct {
 		Scope    string           `json:"s"`
@@ -92,6 +95,8 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 			case b.Image != nil:
 				sum := sha256.Sum256(b.Image.Source.Bytes)
 				tb.Images = append(tb.Images, b.Image.Format+":"+hex.EncodeToString(sum[:]))
+			case b.ReasoningContent != nil:
+				tb.Reasoning = append(tb.Reasoning, reasoningHash(b.ReasoningContent))
 			default:
 				if texts > 0 {
 					sb.WriteByte('\n')
@@ -101,7 +106,7 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 			}
 		}
 		n.Messages = append(n.Messages, [2]string{strings.ToLower(m.Role), sb.String()})
-		if tb.Uses != nil || tb.Results != nil || tb.Images != nil {
+		if tb.Uses != nil || tb.Results != nil || tb.Images != nil || tb.Reasoning != nil {
 			tb.Message = i
 			n.Blocks = append(n.Blocks, tb)
 		}
@@ -115,4 +120,22 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// reasoningHash is the hex SHA-256 of a reasoning block's parts, each
+// length-prefixed so that no two blocks share one.
+func reasoningHash(r *ReasoningBlock) string {
+	h := sha256.New()
+	part := func(b []byte) {
+		fmt.Fprintf(h, "%d:", len(b))
+		h.Write(b)
+	}
+	if t := r.ReasoningText; t != nil {
+		h.Write([]byte{'t'})
+		part([]byte(t.Text))
+		part([]byte(t.Signature))
+	}
+	h.Write([]byte{'r'})
+	part(r.RedactedContent)
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -9,7 +9,7 @@ import (
 // TestCacheKeyStable pins the key of a text-only request without tools to
 // the value the code before tools, images and output formats computed:
 // stored and imported answers must stay reachable. Tools, a tool block, an
-// image or an output format each give another key.
+// image, a reasoning block or an output format each give another key.
 func TestCacheKeyStable(t *testing.T) {
 	t.Parallel()
 	temp := 0.5
@@ -31,6 +31,18 @@ func TestCacheKeyStable(t *testing.T) {
 		},
 		"tool result": func(r *bus.ChatRequest) {
 			r.Messages[2].Content = append(r.Messages[2].Content, bus.ContentBlock{ToolResult: &bus.ToolResultBlock{ToolUseID: "a", Content: []bus.ToolResultContent{{Text: "r"}}}})
+		},
+		"reasoning": func(r *bus.ChatRequest) {
+			r.Messages[2].Content = append(r.Messages[2].Content, bus.ContentBlock{ReasoningContent: &bus.ReasoningBlock{ReasoningText: &bus.ReasoningText{Text: "t", Signature: "s"}}})
+		},
+		"reasoning, other signature": func(r *bus.ChatRequest) {
+			r.Messages[2].Content = append(r.Messages[2].Content, bus.ContentBlock{ReasoningContent: &bus.ReasoningBlock{ReasoningText: &bus.ReasoningText{Text: "t", Signature: "s2"}}})
+		},
+		"reasoning, text and signature moved": func(r *bus.ChatRequest) {
+			r.Messages[2].Content = append(r.Messages[2].Content, bus.ContentBlock{ReasoningContent: &bus.ReasoningBlock{ReasoningText: &bus.ReasoningText{Text: "ts", Signature: ""}}})
+		},
+		"redacted reasoning": func(r *bus.ChatRequest) {
+			r.Messages[2].Content = append(r.Messages[2].Content, bus.ContentBlock{ReasoningContent: &bus.ReasoningBlock{RedactedContent: []byte("ts")}})
 		},
 		"output": func(r *bus.ChatRequest) {
 			r.OutputConfig = &bus.OutputConfig{TextFormat: &bus.OutputFormat{Type: bus.OutputFormatJSONObject}}

@@ -34,12 +34,46 @@ type Message struct {
 
 // ContentBlock is one piece of message content: exactly one of Text,
 // Image (user messages), ToolUse (assistant messages: the model called a
-// tool) and ToolResult (user messages: what the tool returned) is set.
+// tool), ToolResult (user messages: what the tool returned) and
+// ReasoningContent (assistant messages: the model's earlier reasoning) is
+// set.
 type ContentBlock struct {
 	Text       string           `json:"text,omitempty"`
 	Image      *ImageBlock      `json:"image,omitempty"`
 	ToolUse    *ToolUseBlock    `json:"toolUse,omitempty"`
 	ToolResult *ToolResultBlock `json:"toolResult,omitempty"`
+	// ReasoningContent is reasoning the model produced in an earlier turn,
+	// sent back as it came (Converse's reasoningContent block). Claude with
+	// extended thinking requires it, signature included, in the assistant
+	// turn whose tool calls a request answers. Providers that take no
+	// reasoning back (OpenAI-compatible servers) are not sent it.
+	ReasoningContent *ReasoningBlock `json:"reasoningContent,omitempty"`
+}
+
+// ReasoningBlock is a model's reasoning from an earlier turn: its text with
+// the signature that proves it unaltered, or the encrypted content of
+// reasoning the provider redacted. Exactly one of the two is set.
+type ReasoningBlock struct {
+	ReasoningText *ReasoningText `json:"reasoningText,omitempty"`
+	// RedactedContent is opaque (base64 in JSON).
+	RedactedContent []byte `json:"redactedContent,omitempty"`
+}
+
+// ReasoningText is reasoning text and its signature, as the model streamed
+// them (the text deltas joined, then the signature delta).
+type ReasoningText struct {
+	Text      string `json:"text"`
+	Signature string `json:"signature,omitempty"`
+}
+
+// Bytes is the size the block adds to a request: its text, signature and
+// redacted content.
+func (r *ReasoningBlock) Bytes() int {
+	n := len(r.RedactedContent)
+	if t := r.ReasoningText; t != nil {
+		n += len(t.Text) + len(t.Signature)
+	}
+	return n
 }
 
 // Image formats an [ImageBlock] may have (Converse's).
@@ -322,9 +356,15 @@ type Delta struct {
 	ReasoningContent *ReasoningDelta `json:"reasoningContent,omitempty"`
 }
 
-// ReasoningDelta is a piece of a model's reasoning text.
+// ReasoningDelta is a piece of a model's reasoning: text, or, once a
+// reasoning block's text is complete, its signature; or the encrypted
+// content of reasoning the provider redacted. A client that sends the
+// reasoning back in a later turn (see [ReasoningBlock]) joins a block's
+// texts and keeps its signature. text is always written, as in [Delta].
 type ReasoningDelta struct {
-	Text string `json:"text"`
+	Text            string `json:"text"`
+	Signature       string `json:"signature,omitempty"`
+	RedactedContent []byte `json:"redactedContent,omitempty"`
 }
 
 // ToolUseDelta is a piece of a tool's input JSON, as the model writes it;

@@ -54,8 +54,9 @@ func (e *emitter) delta(d provider.Delta) error {
 		e.emit(bus.Event{ContentBlockStart: &bus.ContentBlockStart{Start: bus.BlockStart{ToolUse: d.ToolUse}, ContentBlockIndex: d.Index}})
 	case d.ToolInput != "":
 		e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{ToolUse: &bus.ToolUseDelta{Input: d.ToolInput}}, ContentBlockIndex: d.Index}})
-	case d.Reasoning != "":
-		e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{ReasoningContent: &bus.ReasoningDelta{Text: d.Reasoning}}, ContentBlockIndex: d.Index}})
+	case d.Reasoning != "" || d.ReasoningSignature != "" || d.ReasoningRedacted != nil:
+		r := &bus.ReasoningDelta{Text: d.Reasoning, Signature: d.ReasoningSignature, RedactedContent: d.ReasoningRedacted}
+		e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{ReasoningContent: r}, ContentBlockIndex: d.Index}})
 	default:
 		e.emit(bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{Delta: bus.Delta{Text: d.Text}, ContentBlockIndex: d.Index}})
 	}

@@ -62,16 +62,18 @@ func validateTools(tc *bus.ToolConfig, hasToolBlocks bool) (int, *requestError) 
 func validateBlock(m bus.Message, i, j int) (int, *requestError) {
 	b := m.Content[j]
 	kinds := 0
-	for _, set := range []bool{b.Text != "", b.Image != nil, b.ToolUse != nil, b.ToolResult != nil} {
+	for _, set := range []bool{b.Text != "", b.Image != nil, b.ToolUse != nil, b.ToolResult != nil, b.ReasoningContent != nil} {
 		if set {
 			kinds++
 		}
 	}
 	switch {
 	case kinds > 1:
-		return 0, invalid("messages[%d].content[%d] sets more than one of text, image, toolUse and toolResult", i, j)
+		return 0, invalid("messages[%d].content[%d] sets more than one of text, image, toolUse, toolResult and reasoningContent", i, j)
 	case b.Image != nil:
 		return 0, validateImage(m, i, j)
+	case b.ReasoningContent != nil:
+		return validateReasoning(m, i, j)
 	case b.ToolUse != nil:
 		u := b.ToolUse
 		if m.Role != roleAssistant {

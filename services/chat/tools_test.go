@@ -78,7 +78,7 @@ func TestToolValidationErrors(t *testing.T) {
 		{"blocks without tools", func(r *bus.ChatRequest) { r.Messages = toolTurn(okResult) }, "toolConfig is missing: send the tools again"},
 		{"tool use from user", conv(func(ms []bus.Message) { ms[0].Content = append(ms[0].Content, ms[1].Content[1]) }), `messages[0].content[1].toolUse is in a "user" message`},
 		{"result from assistant", conv(func(ms []bus.Message) { ms[1].Content = append(ms[1].Content, ms[2].Content[0]) }), `messages[1].content[2].toolResult is in a "assistant" message`},
-		{"two kinds", conv(func(ms []bus.Message) { ms[1].Content[1].Text = "x" }), "messages[1].content[1] sets more than one of text, image, toolUse and toolResult"},
+		{"two kinds", conv(func(ms []bus.Message) { ms[1].Content[1].Text = "x" }), "messages[1].content[1] sets more than one of text, image, toolUse, toolResult and reasoningContent"},
 		{"no use id", conv(func(ms []bus.Message) { use(ms).ToolUseID = "" }), "messages[1].content[1].toolUse.toolUseId must be 1 to 128 bytes"},
 		{"use id space", conv(func(ms []bus.Message) { use(ms).ToolUseID = "call 1" }), "toolUseId holds a space"},
 		{"use bad name", conv(func(ms []bus.Message) { use(ms).Name = "a.b" }), `messages[1].content[1].toolUse.name "a.b" is not a valid tool name`},

@@ -67,7 +67,7 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 					return validated{}, invalid("messages hold more than %d images, the limit per request", MaxImages)
 				}
 			}
-			if b.ToolUse != nil || b.ToolResult != nil || b.Image != nil {
+			if b.ToolUse != nil || b.ToolResult != nil || b.Image != nil || b.ReasoningContent != nil {
 				n, rerr := validateBlock(m, i, j)
 				if rerr != nil {
 					return validated{}, rerr
@@ -93,7 +93,7 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 		return validated{}, invalid("messages[%d].role is %q; the last message must be from %q", last, req.Messages[last].Role, roleUser)
 	}
 	if size > s.cfg.MaxInputBytes {
-		return validated{}, invalid("input (text, tool inputs and results, tool specifications) is %d bytes, more than the limit of %d", size, s.cfg.MaxInputBytes)
+		return validated{}, invalid("input (text, tool inputs and results, reasoning, tool specifications) is %d bytes, more than the limit of %d", size, s.cfg.MaxInputBytes)
 	}
 
 	if req.ModelID == "" {

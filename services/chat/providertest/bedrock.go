@@ -2,6 +2,8 @@ package providertest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,9 +26,16 @@ import (
 //
 // A reply with reasoning streams it first, as reasoning models do: block 0
 // holds a reasoningContent text delta per piece, then a signature delta
-// ("fake-signature"), then stops; the text is then block 1 and the tool
-// calls 2, 3, ... ChunkDelay comes before every reasoning piece and text
-// chunk but the first sent.
+// ([ReasoningSignature] of the joined text), then stops; RedactedReasoning
+// is the next block, one redactedContent delta; the text is then the next
+// block and the tool calls follow. ChunkDelay comes before every reasoning
+// piece and text chunk but the first sent.
+//
+// Like Claude with extended thinking, a request whose
+// additionalModelRequestFields enable thinking and whose last message
+// holds tool results is refused (400 ValidationException) unless the
+// assistant message before it starts with a reasoning block carrying a
+// signature this fake issued for that text, or redacted content.
 type Bedrock struct {
 	*script
 	// URL is the endpoint's base URL.
@@ -59,6 +68,10 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := b.next(r, body)
+	if msg := thinkingViolation(body); msg != "" {
+		restError(w, http.StatusBadRequest, "ValidationException", msg)
+		return
+	}
 	if rep.Status != 0 && rep.Status != http.StatusOK {
 		if rep.RetryAfter != "" {
 			w.Header().Set("Retry-After", rep.RetryAfter)
@@ -111,8 +124,15 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 			ok = ok && (i == 0 || pause(ctx, rep.ChunkDelay)) &&
 				event("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"reasoningContent": map[string]any{"text": r}}})
 		}
-		ok = ok && event("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"reasoningContent": map[string]any{"signature": "fake-signature"}}})
+		sig := ReasoningSignature(strings.Join(rep.Reasoning, ""))
+		ok = ok && event("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"reasoningContent": map[string]any{"signature": sig}}})
 		ok = ok && event("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+	}
+	if len(rep.RedactedReasoning) > 0 {
+		// A blob is base64 in the event's JSON, as json.Marshal writes []byte.
+		ok = ok && event("contentBlockDelta", map[string]any{"contentBlockIndex": textBlock, "delta": map[string]any{"reasoningContent": map[string]any{"redactedContent": rep.RedactedReasoning}}})
+		ok = ok && event("contentBlockStop", map[string]any{"contentBlockIndex": textBlock})
+		textBlock++
 	}
 	for i, c := range rep.Chunks {
 		if !ok {
@@ -122,7 +142,7 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 			send("exception", ":exception-type", "throttlingException", map[string]any{"message": "Too many tokens, please wait before trying again."})
 			return
 		}
-		if (i > 0 || len(rep.Reasoning) > 0) && !pause(ctx, rep.ChunkDelay) {
+		if (i > 0 || textBlock > 0) && !pause(ctx, rep.ChunkDelay) {
 			ok = false
 			break
 		}
@@ -188,4 +208,66 @@ func restError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("X-Amzn-Errortype", code+":http://internal.amazon.com/coral/com.amazon.bedrock/")
 	w.WriteHeader(status)
 	_, _ = fmt.Fprintf(w, `{"message":%q}`, msg)
+}
+
+// ReasoningSignature is the signature the fake issues for reasoning text
+// and checks when the text comes back: it changes with every byte of the
+// text, as a real one would not verify altered reasoning.
+func ReasoningSignature(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return "fake-sig-" + hex.EncodeToString(sum[:12])
+}
+
+// thinkingViolation returns Claude's refusal of a request with extended
+// thinking whose tool results do not follow a turn that starts with its
+// reasoning, or "" when the request is acceptable.
+func thinkingViolation(body []byte) string {
+	var req struct {
+		Fields struct {
+			Thinking struct {
+				Type string `json:"type"`
+			} `json:"thinking"`
+		} `json:"additionalModelRequestFields"`
+		Messages []struct {
+			Role    string `json:"role"`
+			Content []struct {
+				ToolResult       json.RawMessage `json:"toolResult"`
+				ToolUse          json.RawMessage `json:"toolUse"`
+				ReasoningContent *struct {
+					ReasoningText *struct {
+						Text      string `json:"text"`
+						Signature string `json:"signature"`
+					} `json:"reasoningText"`
+					RedactedContent []byte `json:"redactedContent"`
+				} `json:"reasoningContent"`
+			} `json:"content"`
+		} `json:"messages"`
+	}
+	if json.Unmarshal(body, &req) != nil || req.Fields.Thinking.Type != "enabled" || len(req.Messages) < 2 {
+		return ""
+	}
+	last := req.Messages[len(req.Messages)-1]
+	results := false
+	for _, c := range last.Content {
+		results = results || c.ToolResult != nil
+	}
+	prev := req.Messages[len(req.Messages)-2]
+	if !results || prev.Role != "assistant" || len(prev.Content) == 0 {
+		return ""
+	}
+	first := prev.Content[0]
+	i := len(req.Messages) - 2
+	switch rc := first.ReasoningContent; {
+	case rc == nil:
+		found := "text"
+		if first.ToolUse != nil {
+			found = "tool_use"
+		}
+		return fmt.Sprintf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns.", i, found)
+	case rc.ReasoningText != nil && rc.ReasoningText.Signature != ReasoningSignature(rc.ReasoningText.Text):
+		return fmt.Sprintf("messages.%d.content.0: Invalid `signature` in `thinking` block", i)
+	case rc.ReasoningText == nil && len(rc.RedactedContent) == 0:
+		return fmt.Sprintf("messages.%d.content.0: empty reasoning block", i)
+	}
+	return ""
 }

@@ -25,6 +25,9 @@ type Reply struct {
 	// Reasoning are pieces of the model's reasoning, streamed before the
 	// text chunks (each after ChunkDelay but the first).
 	Reasoning []string
+	// RedactedReasoning, when set, is reasoning the provider redacted,
+	// streamed as an encrypted block after the reasoning (Bedrock only).
+	RedactedReasoning []byte
 	// ToolCalls are tool calls the model makes after the text chunks,
 	// in order.
 	ToolCalls []ToolCall

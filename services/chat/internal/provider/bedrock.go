@@ -195,14 +195,19 @@ func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error
 			case *types.ContentBlockDeltaMemberToolUse:
 				d.ToolInput = aws.ToString(v.Value.Input)
 			case *types.ContentBlockDeltaMemberReasoningContent:
-				// Only the text is passed on: the signature and redacted
-				// content matter only for sending the reasoning back to
-				// the model in a later turn, which Gatehouse does not do.
-				if r, ok := v.Value.(*types.ReasoningContentBlockDeltaMemberText); ok {
+				// The signature and redacted content are passed on too: a
+				// client sends them back with the reasoning in a later
+				// turn, which Claude requires with tool results.
+				switch r := v.Value.(type) {
+				case *types.ReasoningContentBlockDeltaMemberText:
 					d.Reasoning = r.Value
+				case *types.ReasoningContentBlockDeltaMemberSignature:
+					d.ReasoningSignature = r.Value
+				case *types.ReasoningContentBlockDeltaMemberRedactedContent:
+					d.ReasoningRedacted = r.Value
 				}
 			}
-			if n := len(d.Text) + len(d.ToolInput) + len(d.Reasoning); n > 0 {
+			if n := len(d.Text) + len(d.ToolInput) + len(d.Reasoning); n > 0 || d.ReasoningSignature != "" || len(d.ReasoningRedacted) > 0 {
 				outBytes += n
 				emitErr = emit(d)
 			}

@@ -15,8 +15,8 @@ import (
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
 
-// contentBlock maps a message block to Bedrock's: text, image, toolUse or
-// toolResult. An image keeps its format (chat allows only Converse's) and
+// contentBlock maps a message block to Bedrock's: text, image, toolUse,
+// toolResult or reasoningContent. An image keeps its format (chat allows only Converse's) and
 // its bytes, which the SDK sends base64.
 func contentBlock(c bus.ContentBlock) (types.ContentBlock, error) {
 	switch {
@@ -37,6 +37,15 @@ func contentBlock(c bus.ContentBlock) (types.ContentBlock, error) {
 			Name:      aws.String(c.ToolUse.Name),
 			Input:     input,
 		}}, nil
+	case c.ReasoningContent != nil && c.ReasoningContent.ReasoningText != nil:
+		t := c.ReasoningContent.ReasoningText
+		rt := types.ReasoningTextBlock{Text: aws.String(t.Text)}
+		if t.Signature != "" {
+			rt.Signature = aws.String(t.Signature)
+		}
+		return &types.ContentBlockMemberReasoningContent{Value: &types.ReasoningContentBlockMemberReasoningText{Value: rt}}, nil
+	case c.ReasoningContent != nil:
+		return &types.ContentBlockMemberReasoningContent{Value: &types.ReasoningContentBlockMemberRedactedContent{Value: c.ReasoningContent.RedactedContent}}, nil
 	case c.ToolResult != nil:
 		r := types.ToolResultBlock{
 			ToolUseId: aws.String(c.ToolResult.ToolUseID),

@@ -42,11 +42,15 @@ func EstimateInput(call *Call) int64 {
 	return n
 }
 
-// BlockBytes is the size of a content block's text, tool input or tool
-// result: what a model reads of it as text. An image block has none: its
-// bytes are not text (its tokens are [ImageTokenEstimate]).
+// BlockBytes is the size of a content block's text, tool input, tool
+// result or reasoning sent back: what a model reads of it as text. An
+// image block has none: its bytes are not text (its tokens are
+// [ImageTokenEstimate]).
 func BlockBytes(b bus.ContentBlock) int {
 	n := len(b.Text)
+	if r := b.ReasoningContent; r != nil {
+		n += r.Bytes()
+	}
 	if u := b.ToolUse; u != nil {
 		n += len(u.Name) + len(u.Input)
 	}

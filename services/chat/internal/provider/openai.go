@@ -343,9 +343,11 @@ func appendMessage(msgs []oaMessage, m bus.Message) []oaMessage {
 		if images {
 			return append(msgs, oaMessage{Role: m.Role, Content: oaParts(m)})
 		}
-		texts := make([]string, len(m.Content))
-		for i, b := range m.Content {
-			texts[i] = b.Text
+		texts := make([]string, 0, len(m.Content))
+		for _, b := range m.Content {
+			if b.ReasoningContent == nil { // not sent back (see bus.ContentBlock)
+				texts = append(texts, b.Text)
+			}
 		}
 		content := strings.Join(texts, "\n")
 		return append(msgs, oaMessage{Role: m.Role, Content: &content})

@@ -87,7 +87,8 @@ type Result struct {
 
 // Delta is one piece of a streamed answer: generated text, the start of a
 // tool-use block, a piece of a tool's input JSON, or reasoning. Exactly one
-// of Text, ToolUse, ToolInput and Reasoning is set.
+// of Text, ToolUse, ToolInput, Reasoning, ReasoningSignature and
+// ReasoningRedacted is set.
 type Delta struct {
 	// Index is the content block the piece belongs to. Text is block 0
 	// unless the provider numbers blocks itself (Bedrock).
@@ -103,6 +104,12 @@ type Delta struct {
 	// reasoningContent, OpenAI-compatible servers' reasoning_content or
 	// reasoning), not part of the answer's text.
 	Reasoning string
+	// ReasoningSignature ends the reasoning block at Index: the signature
+	// a later turn sends back with the block's text (Bedrock).
+	ReasoningSignature string
+	// ReasoningRedacted is the encrypted content of reasoning the provider
+	// redacted, a block of its own at Index (Bedrock).
+	ReasoningRedacted []byte
 }
 
 // Provider streams model answers. Implementations are safe for concurrent

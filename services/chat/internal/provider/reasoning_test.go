@@ -2,9 +2,13 @@ package provider
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,20 +105,26 @@ func runReasoningReplies(t *testing.T, wants map[string][]Delta, stream func(*te
 	}
 }
 
+// signed is the signature delta the fake Bedrock ends reasoning block 0
+// with.
+func signed(text string) Delta {
+	return Delta{Index: 0, ReasoningSignature: providertest.ReasoningSignature(text)}
+}
+
 // TestBedrockReasoning streams replies with reasoning from the fake:
-// reasoning is block 0, its signature delta emits nothing, the text is
-// block 1 and tool calls follow.
+// reasoning is block 0 and ends with its signature, the text is block 1
+// and tool calls follow.
 func TestBedrockReasoning(t *testing.T) {
 	t.Parallel()
 	wants := map[string][]Delta{
-		"usage":    {think(0, "The user adds. "), think(0, "2+2 is 4."), say(1, "4"), say(1, ".")},
-		"no usage": {think(0, "The user adds. "), think(0, "2+2 is 4."), say(1, "4"), say(1, ".")},
+		"usage":    {think(0, "The user adds. "), think(0, "2+2 is 4."), signed("The user adds. 2+2 is 4."), say(1, "4"), say(1, ".")},
+		"no usage": {think(0, "The user adds. "), think(0, "2+2 is 4."), signed("The user adds. 2+2 is 4."), say(1, "4"), say(1, ".")},
 		"tool call": {
-			think(0, "Needs the clock."), say(1, "Checking."),
+			think(0, "Needs the clock."), signed("Needs the clock."), say(1, "Checking."),
 			{Index: 2, ToolUse: &bus.ToolUseStart{ToolUseID: "tu-1", Name: "clock"}}, {Index: 2, ToolInput: `{}`},
 		},
 		"tool call without text": {
-			think(0, "Needs the clock."),
+			think(0, "Needs the clock."), signed("Needs the clock."),
 			{Index: 1, ToolUse: &bus.ToolUseStart{ToolUseID: "tu-1", Name: "clock"}}, {Index: 1, ToolInput: `{}`},
 		},
 	}
@@ -149,9 +159,9 @@ func bedrockEvents(t *testing.T, events [][2]string) *httptest.Server {
 	return srv
 }
 
-// TestBedrockReasoningDeltas reads a stream written by hand: of the
-// reasoning deltas only non-empty text is emitted, and only that counts
-// in the estimate; the signature and redacted content emit nothing.
+// TestBedrockReasoningDeltas reads a stream written by hand: non-empty
+// reasoning text, the signature and the redacted content are emitted, and
+// only text counts in the estimate.
 func TestBedrockReasoningDeltas(t *testing.T) {
 	t.Parallel()
 	srv := bedrockEvents(t, [][2]string{
@@ -171,7 +181,11 @@ func TestBedrockReasoningDeltas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Delta{think(0, "abcdefgh"), say(2, "abcd")}; !reflect.DeepEqual(got, want) {
+	want := []Delta{
+		think(0, "abcdefgh"), {Index: 0, ReasoningSignature: "EqQBCkgIARABGAIiQL5fake"},
+		{Index: 1, ReasoningRedacted: []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, say(2, "abcd"),
+	}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("deltas\n got %+v\nwant %+v", got, want)
 	}
 	// "abcdefgh" and "abcd": 12 bytes, 3 tokens; with the signature
@@ -297,5 +311,129 @@ func TestOpenAIReasoningStreams(t *testing.T) {
 				t.Errorf("usage %+v, want %d output tokens, estimated %v", u, tc.out, tc.est)
 			}
 		})
+	}
+}
+
+// thinkingTurn is the second turn of a conversation with Claude thinking
+// enabled: the assistant's turn (first, the given blocks, then its tool
+// call) and the tool's result.
+func thinkingTurn(first ...bus.ContentBlock) *Call {
+	assistant := append(first, bus.ContentBlock{ToolUse: &bus.ToolUseBlock{ToolUseID: "tu-1", Name: "clock", Input: json.RawMessage(`{}`)}})
+	return &Call{
+		Model: "m", MaxTokens: 2000,
+		RequestFields: json.RawMessage(`{"thinking":{"type":"enabled","budget_tokens":1024}}`),
+		Messages: []bus.Message{
+			{Role: "user", Content: []bus.ContentBlock{{Text: "What time is it?"}}},
+			{Role: "assistant", Content: assistant},
+			{Role: "user", Content: []bus.ContentBlock{{ToolResult: &bus.ToolResultBlock{ToolUseID: "tu-1", Content: []bus.ToolResultContent{{Text: "12:00"}}}}}},
+		},
+		Tools: &bus.ToolConfig{Tools: []bus.Tool{{ToolSpec: &bus.ToolSpec{Name: "clock", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object"}`)}}}}},
+	}
+}
+
+// TestBedrockReasoningSentBack sends the reasoning of a turn that called a
+// tool back with the tool's result, as Claude with extended thinking
+// requires: the reasoning streamed (text and signature) becomes the
+// assistant turn's first block, a reasoningContent with the same text and
+// signature, and the fake, which checks both, answers. Without the block,
+// or with its text altered, the fake refuses as Claude does, and the
+// provider reports the refusal as rejected. Redacted reasoning goes back
+// as its bytes.
+func TestBedrockReasoningSentBack(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewBedrock(providertest.Reply{Chunks: []string{"Noon."}, Usage: &providertest.Usage{InputTokens: 40, OutputTokens: 2}})
+	defer fake.Close()
+	b := bedrockOn(fake)
+
+	// The first turn's reasoning, as streamed.
+	first := providertest.NewBedrock(providertest.Reply{
+		Reasoning: []string{"I need ", "the clock."},
+		ToolCalls: []providertest.ToolCall{{ID: "tu-1", Name: "clock", InputChunks: []string{`{}`}}},
+	})
+	defer first.Close()
+	got, _, err := streamAll(t, bedrockOn(first), reasoningCall())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	sig := ""
+	for _, d := range got {
+		if d.Index == 0 {
+			text.WriteString(d.Reasoning)
+			if d.ReasoningSignature != "" {
+				sig = d.ReasoningSignature
+			}
+		}
+	}
+	if text.String() != "I need the clock." || sig == "" {
+		t.Fatalf("first turn streamed reasoning %q with signature %q", text.String(), sig)
+	}
+	block := func(text, sig string) bus.ContentBlock {
+		return bus.ContentBlock{ReasoningContent: &bus.ReasoningBlock{ReasoningText: &bus.ReasoningText{Text: text, Signature: sig}}}
+	}
+
+	if _, _, err := streamAll(t, b, thinkingTurn(block(text.String(), sig))); err != nil {
+		t.Fatalf("turn with its reasoning sent back: %v", err)
+	}
+	body := fake.Requests()[0].Body
+	assistant := body["messages"].([]any)[1].(map[string]any)["content"].([]any)
+	want := map[string]any{"reasoningContent": map[string]any{"reasoningText": map[string]any{"text": "I need the clock.", "signature": sig}}}
+	if !reflect.DeepEqual(assistant[0], want) {
+		t.Errorf("assistant turn's first block %v, want %v", assistant[0], want)
+	}
+
+	redacted := bus.ContentBlock{ReasoningContent: &bus.ReasoningBlock{RedactedContent: []byte{0, 1, 2, 250}}}
+	if _, _, err := streamAll(t, b, thinkingTurn(redacted)); err != nil {
+		t.Fatalf("turn with redacted reasoning sent back: %v", err)
+	}
+	assistant = fake.Requests()[1].Body["messages"].([]any)[1].(map[string]any)["content"].([]any)
+	want = map[string]any{"reasoningContent": map[string]any{"redactedContent": base64.StdEncoding.EncodeToString([]byte{0, 1, 2, 250})}}
+	if !reflect.DeepEqual(assistant[0], want) {
+		t.Errorf("redacted block sent as %v, want %v", assistant[0], want)
+	}
+
+	for name, tc := range map[string]struct {
+		call *Call
+		msg  string
+	}{
+		"no reasoning": {thinkingTurn(), "Expected `thinking` or `redacted_thinking`, but found `tool_use`"},
+		"altered text": {thinkingTurn(block("I need the calendar.", sig)), "Invalid `signature`"},
+		"no signature": {thinkingTurn(block(text.String(), "")), "Invalid `signature`"},
+	} {
+		_, _, err := streamAll(t, b, tc.call)
+		var pe *Error
+		if !errors.As(err, &pe) || pe.Kind != KindRejected || !strings.Contains(pe.Message, tc.msg) {
+			t.Errorf("%s: error %v, want a rejection containing %q", name, err, tc.msg)
+		}
+	}
+}
+
+// TestOpenAIReasoningNotSentBack sends a conversation holding reasoning
+// blocks to an OpenAI-compatible server: they are left out (such servers
+// take no reasoning back, and some refuse it), and the turn's text and
+// tool call are sent as before.
+func TestOpenAIReasoningNotSentBack(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewOpenAI(providertest.Reply{Chunks: []string{"Noon."}})
+	defer fake.Close()
+	o := &OpenAI{ProviderName: "oa", BaseURL: fake.URL}
+	call := thinkingTurn(bus.ContentBlock{ReasoningContent: &bus.ReasoningBlock{ReasoningText: &bus.ReasoningText{Text: "secret thoughts", Signature: "s"}}}, bus.ContentBlock{Text: "Checking."})
+	call.RequestFields = nil
+	call.Messages = append(call.Messages,
+		bus.Message{Role: "assistant", Content: []bus.ContentBlock{{ReasoningContent: &bus.ReasoningBlock{RedactedContent: []byte("x")}}, {Text: "Noon."}}},
+		bus.Message{Role: "user", Content: []bus.ContentBlock{{Text: "Thanks."}}})
+	if _, _, err := oaCollect(t, o, call); err != nil {
+		t.Fatal(err)
+	}
+	raw := string(fake.Requests()[0].Raw)
+	if strings.Contains(raw, "secret thoughts") || strings.Contains(raw, "reasoning") {
+		t.Errorf("reasoning sent to an OpenAI-compatible server: %s", raw)
+	}
+	msgs := fake.Requests()[0].Body["messages"].([]any)
+	if c := msgs[1].(map[string]any)["content"]; c != "Checking." {
+		t.Errorf("tool-calling turn's content %v, want \"Checking.\"", c)
+	}
+	if c := msgs[3].(map[string]any)["content"]; c != "Noon." {
+		t.Errorf("plain turn's content %q, want \"Noon.\" (no empty line for the reasoning)", c)
 	}
 }
