@@ -295,8 +295,10 @@ type oaAnswer struct {
 	text    strings.Builder
 	// reasoning is the model's reasoning of a non-streamed answer.
 	reasoning strings.Builder
-	finish    string
-	usage     oaUsage
+	// thinking collects the reasoning blocks to hand back whole.
+	thinking thinkingTracker
+	finish   string
+	usage    oaUsage
 	// calls are the tool calls so far, in the order they started; a
 	// call's index in it is its OpenAI tool_calls index.
 	calls []oaToolCall
@@ -360,11 +362,20 @@ func (a *oaAnswer) on(ev *bus.Event) (done, ok bool) {
 	case ev.ContentBlockStart != nil:
 		return false, a.toolStart(ev.ContentBlockStart)
 	case ev.ContentBlockDelta != nil && ev.ContentBlockDelta.Delta.ReasoningContent != nil:
-		r := ev.ContentBlockDelta.Delta.ReasoningContent.Text
-		if a.stream {
-			return false, a.opening() && a.chunk(oaDelta{ReasoningContent: r}, nil, nil)
+		rd := ev.ContentBlockDelta.Delta.ReasoningContent
+		block := a.thinking.add(ev.ContentBlockDelta.ContentBlockIndex, rd)
+		if !a.stream {
+			a.reasoning.WriteString(rd.Text)
+			return false, true
 		}
-		a.reasoning.WriteString(r)
+		d := oaDelta{ReasoningContent: rd.Text}
+		if block != nil {
+			d.ThinkingBlocks = []oaThinkingBlock{*block}
+		}
+		if d.ReasoningContent == "" && block == nil {
+			return false, true
+		}
+		return false, a.opening() && a.chunk(d, nil, nil)
 	case ev.ContentBlockDelta != nil && ev.ContentBlockDelta.Delta.ToolUse != nil:
 		return false, a.toolInput(ev.ContentBlockDelta.ContentBlockIndex, ev.ContentBlockDelta.Delta.ToolUse.Input)
 	case ev.ContentBlockDelta != nil:
@@ -453,7 +464,7 @@ func (a *oaAnswer) end() bool {
 				a.calls[k].Function.Arguments = emptyArguments
 			}
 		}
-		msg := oaMessage{Role: "assistant", ToolCalls: a.calls, ReasoningContent: a.reasoning.String()}
+		msg := oaMessage{Role: "assistant", ToolCalls: a.calls, ReasoningContent: a.reasoning.String(), ThinkingBlocks: a.thinking.done}
 		if text := a.text.String(); text != "" || len(a.calls) == 0 {
 			msg.Content = &text
 		}

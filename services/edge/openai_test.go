@@ -60,6 +60,20 @@ func TestOpenAITranslate(t *testing.T) {
 				{ToolSpec: &bus.ToolSpec{Name: "get_weather", Description: "Weather of a city", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}}},
 				{ToolSpec: &bus.ToolSpec{Name: "now", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{}}`)}}},
 			}, ToolChoice: &bus.ToolChoice{Tool: &bus.SpecificTool{Name: "now"}}}}},
+		{"thinking blocks sent back first in their turn", `{"model":"m","messages":[{"role":"user","content":"time?"},
+			{"role":"assistant","content":"Checking.","thinking_blocks":[{"type":"thinking","thinking":"Need the clock.","signature":"sig"},{"type":"redacted_thinking","data":"AAH6"}],
+				"tool_calls":[{"id":"c1","type":"function","function":{"name":"now","arguments":"{}"}}]},
+			{"role":"tool","tool_call_id":"c1","content":"12:00"}],"tools":[{"type":"function","function":{"name":"now"}}]}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{
+				{Role: "user", Content: []bus.ContentBlock{{Text: "time?"}}},
+				{Role: "assistant", Content: []bus.ContentBlock{
+					{ReasoningContent: &bus.ReasoningBlock{ReasoningText: &bus.ReasoningText{Text: "Need the clock.", Signature: "sig"}}},
+					{ReasoningContent: &bus.ReasoningBlock{RedactedContent: []byte{0, 1, 250}}},
+					{Text: "Checking."},
+					{ToolUse: &bus.ToolUseBlock{ToolUseID: "c1", Name: "now", Input: json.RawMessage(`{}`)}},
+				}},
+				{Role: "user", Content: []bus.ContentBlock{{ToolResult: &bus.ToolResultBlock{ToolUseID: "c1", Content: []bus.ToolResultContent{{Text: "12:00"}}}}}},
+			}, ToolConfig: &bus.ToolConfig{Tools: []bus.Tool{{ToolSpec: &bus.ToolSpec{Name: "now", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{}}`)}}}}}}},
 		{"tool choice modes", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required"}`,
 			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
 				ToolConfig: &bus.ToolConfig{Tools: []bus.Tool{{ToolSpec: &bus.ToolSpec{Name: "f", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{}}`)}}}},
@@ -118,6 +132,12 @@ func TestOpenAITranslate(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":"}}]}]}`, "messages[1].tool_calls[0].function.arguments"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, "messages[1].tool_calls[0].function.arguments"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"custom","function":{"name":"f"}}]}]}`, "messages[1].tool_calls[0].type"},
+		{`{"model":"m","messages":[{"role":"user","content":"x","thinking_blocks":[{"type":"thinking","thinking":"t","signature":"s"}]}]}`, "messages[0].thinking_blocks"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"a","thinking_blocks":[{"type":"thinking","thinking":"t"}]},{"role":"user","content":"y"}]}`, "messages[1].thinking_blocks[0].signature"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"a","thinking_blocks":[{"type":"thinking","signature":"s"}]},{"role":"user","content":"y"}]}`, "messages[1].thinking_blocks[0].thinking"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"a","thinking_blocks":[{"type":"redacted_thinking","data":"!!"}]},{"role":"user","content":"y"}]}`, "messages[1].thinking_blocks[0].data"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"a","thinking_blocks":[{"type":"redacted_thinking"}]},{"role":"user","content":"y"}]}`, "messages[1].thinking_blocks[0].data"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"a","thinking_blocks":[{"type":"reasoning","thinking":"t"}]},{"role":"user","content":"y"}]}`, "messages[1].thinking_blocks[0].type"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"auto"}`, "tool_choice"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"web_search"}]}`, "tools[0].type"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"description":"d"}}]}`, "tools[0].function.name"},
@@ -302,6 +322,20 @@ func TestOpenAIHandler(t *testing.T) {
 				bus.Event{ContentBlockStop: &bus.ContentBlockStop{}}, bus.Event{ContentBlockStop: &bus.ContentBlockStop{ContentBlockIndex: 1}},
 				bus.Event{MessageStop: &bus.MessageStop{StopReason: "end_turn"}},
 				bus.Event{Metadata: &bus.Metadata{Usage: bus.Usage{InputTokens: 3, OutputTokens: 9, TotalTokens: 12}}})
+		case "signed reason":
+			// Two signed reasoning blocks (0 and 2) around a redacted one (1),
+			// then the text (3).
+			think := func(block int, r bus.ReasoningDelta) bus.Event {
+				return bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{ContentBlockIndex: block, Delta: bus.Delta{ReasoningContent: &r}}}
+			}
+			return numbered(bus.Event{MessageStart: &bus.MessageStart{Role: "assistant"}},
+				think(0, bus.ReasoningDelta{Text: "Let me"}), think(0, bus.ReasoningDelta{Text: " think."}), think(0, bus.ReasoningDelta{Signature: "sig-A"}),
+				bus.Event{ContentBlockStop: &bus.ContentBlockStop{}},
+				think(1, bus.ReasoningDelta{RedactedContent: []byte{0, 1, 250}}),
+				think(2, bus.ReasoningDelta{Text: "More."}), think(2, bus.ReasoningDelta{Signature: "sig-B"}),
+				bus.Event{ContentBlockDelta: &bus.ContentBlockDelta{ContentBlockIndex: 3, Delta: bus.Delta{Text: "4"}}},
+				bus.Event{MessageStop: &bus.MessageStop{StopReason: "end_turn"}},
+				bus.Event{Metadata: &bus.Metadata{Usage: bus.Usage{InputTokens: 3, OutputTokens: 9, TotalTokens: 12}}})
 		case "midstream":
 			evs := answerEvents("a", "b")[:3]
 			return append(evs, bus.Event{Seq: 3, Error: &bus.ErrorEvent{Type: bus.ErrTypeUpstreamThrottled, Message: "slow down"}})
@@ -431,6 +465,43 @@ func TestOpenAIHandler(t *testing.T) {
 	raw, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(raw), `"message":{"role":"assistant","content":"4","reasoning_content":"Let me think. 2+2.","refusal":null}`) {
 		t.Fatalf("reasoning, not streamed: %s", raw)
+	}
+
+	// Signed and redacted reasoning: each block whole in thinking_blocks
+	// once it ends (streamed: in the delta that ends it), to send back.
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","stream":true,"messages":[{"role":"user","content":"signed reason"}]}`)
+	lines = lines[:0]
+	sc = bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	wantDeltas = []string{
+		`{"role":"assistant","content":""}`,
+		`{"reasoning_content":"Let me"}`,
+		`{"reasoning_content":" think."}`,
+		`{"thinking_blocks":[{"type":"thinking","thinking":"Let me think.","signature":"sig-A"}]}`,
+		`{"thinking_blocks":[{"type":"redacted_thinking","data":"AAH6"}]}`,
+		`{"reasoning_content":"More."}`,
+		`{"thinking_blocks":[{"type":"thinking","thinking":"More.","signature":"sig-B"}]}`,
+		`{"content":"4"}`,
+		`{},"logprobs":null,"finish_reason":"stop"`,
+	}
+	if len(lines) != len(wantDeltas)+1 {
+		t.Fatalf("signed reasoning stream:\n%s", strings.Join(lines, "\n"))
+	}
+	for i, d := range wantDeltas {
+		if !strings.Contains(lines[i], `"delta":`+d) {
+			t.Fatalf("signed reasoning stream line %d:\n%s\nwant delta %s", i, lines[i], d)
+		}
+	}
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"signed reason"}]}`)
+	raw, _ = io.ReadAll(resp.Body)
+	if !strings.Contains(string(raw), `"message":{"role":"assistant","content":"4","reasoning_content":"Let me think.More.","thinking_blocks":[`+
+		`{"type":"thinking","thinking":"Let me think.","signature":"sig-A"},{"type":"redacted_thinking","data":"AAH6"},`+
+		`{"type":"thinking","thinking":"More.","signature":"sig-B"}],"refusal":null}`) {
+		t.Fatalf("signed reasoning, not streamed: %s", raw)
 	}
 
 	// Quota refusal: 429 with Retry-After.

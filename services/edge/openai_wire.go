@@ -94,6 +94,9 @@ type oaInMessage struct {
 	Content    json.RawMessage `json:"content"`
 	ToolCalls  []oaToolCall    `json:"tool_calls"`
 	ToolCallID string          `json:"tool_call_id"`
+	// ThinkingBlocks is the reasoning of an earlier answer, sent back
+	// (assistant messages only).
+	ThinkingBlocks []oaThinkingBlock `json:"thinking_blocks"`
 }
 
 type oaPart struct {
@@ -169,6 +172,9 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 		if len(m.ToolCalls) > 0 && m.Role != "assistant" {
 			return out, badParam(fmt.Sprintf("messages[%d].tool_calls", i), "messages[%d].tool_calls is only allowed in assistant messages", i)
 		}
+		if len(m.ThinkingBlocks) > 0 && m.Role != "assistant" {
+			return out, badParam(fmt.Sprintf("messages[%d].thinking_blocks", i), "messages[%d].thinking_blocks is only allowed in assistant messages", i)
+		}
 		switch m.Role {
 		case "system", "developer":
 			texts, aerr := contentTexts(m.Content, i)
@@ -179,11 +185,19 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 				out.System = append(out.System, bus.ContentBlock{Text: t})
 			}
 		case "user", "assistant":
-			var blocks []bus.ContentBlock
+			// The reasoning comes first in the turn, as the model wrote it.
+			blocks, aerr := reasoningBlocks(m.ThinkingBlocks, i)
+			if aerr != nil {
+				return out, aerr
+			}
 			if m.Role == "assistant" && len(m.ToolCalls) > 0 && isEmptyContent(m.Content) {
 				// An assistant turn that only calls tools has no content.
-			} else if blocks, aerr = contentBlocks(m.Content, i, m.Role == "user"); aerr != nil {
-				return out, aerr
+			} else {
+				content, aerr := contentBlocks(m.Content, i, m.Role == "user")
+				if aerr != nil {
+					return out, aerr
+				}
+				blocks = append(blocks, content...)
 			}
 			uses, aerr := toolUseBlocks(m.ToolCalls, i)
 			if aerr != nil {
@@ -417,8 +431,11 @@ type oaDelta struct {
 	Content *string `json:"content,omitempty"`
 	// ReasoningContent is the model's reasoning, in the field DeepSeek,
 	// vLLM and SGLang use (OpenAI's API has none).
-	ReasoningContent string            `json:"reasoning_content,omitempty"`
-	ToolCalls        []oaToolCallDelta `json:"tool_calls,omitempty"`
+	ReasoningContent string `json:"reasoning_content,omitempty"`
+	// ThinkingBlocks carries each reasoning block whole once it ends, to
+	// send back in a later turn (see [oaThinkingBlock]).
+	ThinkingBlocks []oaThinkingBlock `json:"thinking_blocks,omitempty"`
+	ToolCalls      []oaToolCallDelta `json:"tool_calls,omitempty"`
 }
 
 type oaChunkChoice struct {
@@ -441,10 +458,13 @@ type oaChunk struct {
 type oaMessage struct {
 	Role string `json:"role"`
 	// Content is null when the answer only calls tools.
-	Content          *string      `json:"content"`
-	ReasoningContent string       `json:"reasoning_content,omitempty"`
-	Refusal          *string      `json:"refusal"`
-	ToolCalls        []oaToolCall `json:"tool_calls,omitempty"`
+	Content          *string `json:"content"`
+	ReasoningContent string  `json:"reasoning_content,omitempty"`
+	// ThinkingBlocks are the answer's signed or redacted reasoning blocks,
+	// to send back in a later turn.
+	ThinkingBlocks []oaThinkingBlock `json:"thinking_blocks,omitempty"`
+	Refusal        *string           `json:"refusal"`
+	ToolCalls      []oaToolCall      `json:"tool_calls,omitempty"`
 }
 
 type oaChoice struct {
