@@ -9,6 +9,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -52,6 +53,7 @@ func TestTraceFollowsChatRequest(t *testing.T) {
 	params := userParams("gpt", "trace me")
 	params.Temperature = openai.Float(0.25)
 	params.Seed = openai.Int(42)
+	params.ReasoningEffort = shared.ReasoningEffortLow
 	resp, err := s.client.Chat.Completions.New(ctx, params,
 		option.WithHeader("traceparent", "00-"+traceID+"-"+clientSpanID+"-01"))
 	if err != nil {
@@ -125,6 +127,7 @@ func TestTraceFollowsChatRequest(t *testing.T) {
 		"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": "7", "gen_ai.usage.output_tokens": "2",
 		"gen_ai.response.finish_reasons": `["end_turn"]`,
 		"gen_ai.request.temperature":     "0.25", "gen_ai.request.seed": "42", "gen_ai.output.type": "text",
+		"gatehouse.request.reasoning_effort": "low",
 	} {
 		if got := attr(model, attribute.Key(k)).Emit(); got != want {
 			t.Errorf("model span %s = %q, want %q", k, got, want)

@@ -4,7 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/gatehouse-ai/gatehouse/pkg/bus"
 )
 
 // Chat configures the chat workers and the model catalog.
@@ -113,6 +118,16 @@ type ChatModel struct {
 	// OpenAI-compatible request (e.g. top_k: 20), which may not name a
 	// field Gatehouse sets (model, messages, max_tokens, temperature, ...).
 	RequestFields map[string]any `yaml:"request_fields"`
+	// ReasoningEffort maps a reasoning effort a request may ask for (none,
+	// minimal, low, medium, high, xhigh, max) to request fields sent with it,
+	// merged over request_fields by top-level key (the effort's value
+	// wins), e.g. for Claude on Bedrock {low: {thinking: {type: enabled,
+	// budget_tokens: 1024}}, high: {thinking: {type: enabled,
+	// budget_tokens: 16384}}}. Without a mapping an effort goes to an
+	// openai provider as reasoning_effort (a mapping replaces it, and may
+	// set reasoning_effort itself), a bedrock model refuses it (but none),
+	// and echo ignores it.
+	ReasoningEffort map[string]any `yaml:"reasoning_effort"`
 }
 
 // ChatPrice is a model's price in USD per million tokens.
@@ -186,6 +201,28 @@ func (c Chat) validate() []error {
 		if len(m.RequestFields) > 0 {
 			if _, err := json.Marshal(m.RequestFields); err != nil {
 				errs = append(errs, fmt.Errorf("chat.models[%d].request_fields: must be plain JSON values (strings, numbers, booleans, lists, maps): %v", i, err))
+			}
+		}
+		errs = append(errs, reasoningEffortErrors(i, m.ReasoningEffort)...)
+	}
+	return errs
+}
+
+// reasoningEffortErrors validates the reasoning_effort mappings of
+// chat.models[i]: keys are efforts, values maps of plain JSON values.
+func reasoningEffortErrors(i int, efforts map[string]any) []error {
+	var errs []error
+	for _, effort := range slices.Sorted(maps.Keys(efforts)) {
+		field := fmt.Sprintf("chat.models[%d].reasoning_effort.%s", i, effort)
+		fields, isMap := efforts[effort].(map[string]any)
+		switch {
+		case !bus.ValidReasoningEffort(effort):
+			errs = append(errs, fmt.Errorf("%s: %q is not a reasoning effort; use %s", field, effort, strings.Join(bus.ReasoningEfforts, ", ")))
+		case !isMap:
+			errs = append(errs, fmt.Errorf("%s: must be a map of request fields, e.g. {thinking: {type: enabled, budget_tokens: 1024}}", field))
+		default:
+			if _, err := json.Marshal(fields); err != nil {
+				errs = append(errs, fmt.Errorf("%s: must be plain JSON values (strings, numbers, booleans, lists, maps): %v", field, err))
 			}
 		}
 	}

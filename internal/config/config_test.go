@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +82,15 @@ func TestValidateNamesTheField(t *testing.T) {
 		"chat.models[0].request_fields": func(c *Config) {
 			c.Chat.Models = []ChatModel{{ID: "m", Provider: "echo", MaxTokens: 1, RequestFields: map[string]any{"when": make(chan int)}}}
 		},
+		"chat.models[0].reasoning_effort.extreme: \"extreme\" is not a reasoning effort; use none, minimal, low, medium, high, xhigh, max": func(c *Config) {
+			c.Chat.Models = []ChatModel{{ID: "m", Provider: "echo", MaxTokens: 1, ReasoningEffort: map[string]any{"extreme": map[string]any{}}}}
+		},
+		"chat.models[1].reasoning_effort.low: must be a map": func(c *Config) {
+			c.Chat.Models = []ChatModel{{ID: "e", Provider: "echo", MaxTokens: 1}, {ID: "m", Provider: "echo", MaxTokens: 1, ReasoningEffort: map[string]any{"low": "low"}}}
+		},
+		"chat.models[0].reasoning_effort.high: must be plain JSON values": func(c *Config) {
+			c.Chat.Models = []ChatModel{{ID: "m", Provider: "echo", MaxTokens: 1, ReasoningEffort: map[string]any{"high": map[string]any{"when": make(chan int)}}}}
+		},
 		"chat.max_input_bytes":       func(c *Config) { c.Chat.MaxInputBytes = -1 },
 		"chat.max_output_tokens":     func(c *Config) { c.Chat.MaxOutputTokens = -1 },
 		"meter.database_url":         func(c *Config) { c.Meter.DatabaseURL = "mysql://x" },
@@ -95,6 +105,37 @@ func TestValidateNamesTheField(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: got %v", field, err)
 		}
+	}
+}
+
+// TestReasoningEffortYAML reads a model's reasoning_effort mappings from
+// the configuration file.
+func TestReasoningEffortYAML(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "g.yaml")
+	yml := `chat:
+  providers: [{name: aws, type: bedrock}]
+  models:
+    - id: claude
+      provider: aws
+      max_tokens: 8192
+      reasoning_effort:
+        low: {thinking: {type: enabled, budget_tokens: 1024}}
+        high: {thinking: {type: enabled, budget_tokens: 16384}}
+`
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(c.Chat.Models[0].ReasoningEffort)
+	if want := `{"high":{"thinking":{"budget_tokens":16384,"type":"enabled"}},"low":{"thinking":{"budget_tokens":1024,"type":"enabled"}}}`; string(got) != want {
+		t.Fatalf("reasoning_effort %s, want %s", got, want)
 	}
 }
 

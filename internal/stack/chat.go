@@ -51,6 +51,13 @@ func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 			// config.Validate checked that it encodes.
 			cm.RequestFields, _ = json.Marshal(m.RequestFields)
 		}
+		if len(m.ReasoningEffort) > 0 {
+			cm.ReasoningEffort = make(map[string]json.RawMessage, len(m.ReasoningEffort))
+			for effort, fields := range m.ReasoningEffort {
+				// config.Validate checked that each encodes.
+				cm.ReasoningEffort[effort], _ = json.Marshal(fields)
+			}
+		}
 		if g := m.Guardrail; g != nil {
 			cm.Guardrail = &chat.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace, StreamProcessingMode: g.StreamProcessingMode}
 		}

@@ -21,7 +21,8 @@ func TestChatConfigMapping(t *testing.T) {
 	c.Providers = []config.ChatProvider{{Name: "local", Type: "openai", BaseURL: "http://127.0.0.1:1/v1", ImageURLs: true}}
 	c.Models = []config.ChatModel{
 		{ID: "gpt", Provider: "local", MaxTokens: 100, Price: config.ChatPrice{Input: 1, Output: 2}, Fallbacks: []string{"echo"},
-			Guardrail: &config.ChatGuardrail{ID: "g", Version: "1"}, RequestFields: map[string]any{"top_k": 20, "chat_template_kwargs": map[string]any{"enable_thinking": false}}},
+			Guardrail: &config.ChatGuardrail{ID: "g", Version: "1"}, RequestFields: map[string]any{"top_k": 20, "chat_template_kwargs": map[string]any{"enable_thinking": false}},
+			ReasoningEffort: map[string]any{"xhigh": map[string]any{"reasoning_effort": "high"}, "none": map[string]any{"chat_template_kwargs": map[string]any{"enable_thinking": false}}}},
 		{ID: "echo", Provider: "echo", MaxTokens: 8192},
 	}
 	cc := ChatConfig(config.Default().NATS, c, slog.Default())
@@ -30,9 +31,26 @@ func TestChatConfigMapping(t *testing.T) {
 	}
 	m := cc.Models[0]
 	if m.DefaultMaxTokens != 100 || cc.Models[1].DefaultMaxTokens != 1024 || m.Price.OutputPerMillion != 2 || m.Guardrail.ID != "g" || cc.Providers[0].Type != chat.ProviderTypeOpenAI || !cc.Providers[0].ImageURLs ||
-		string(m.RequestFields) != `{"chat_template_kwargs":{"enable_thinking":false},"top_k":20}` || cc.Models[1].RequestFields != nil {
+		string(m.RequestFields) != `{"chat_template_kwargs":{"enable_thinking":false},"top_k":20}` || cc.Models[1].RequestFields != nil ||
+		len(m.ReasoningEffort) != 2 || string(m.ReasoningEffort["xhigh"]) != `{"reasoning_effort":"high"}` ||
+		string(m.ReasoningEffort["none"]) != `{"chat_template_kwargs":{"enable_thinking":false}}` || cc.Models[1].ReasoningEffort != nil {
 		t.Fatalf("mapped %+v", cc)
 	}
+
+	// A mapping may set reasoning_effort, request fields may not; chat's
+	// errors name the model and the effort.
+	c.Models[0].RequestFields = map[string]any{"reasoning_effort": "low"}
+	if err := ChatConfig(config.Default().NATS, c, slog.Default()).Validate(); !errors.Is(err, chat.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), `Models[0].RequestFields sets "reasoning_effort"`) {
+		t.Fatalf("reasoning_effort in request fields: %v", err)
+	}
+	c.Models[0].RequestFields = nil
+	c.Models[1].ReasoningEffort = map[string]any{"low": map[string]any{"a": 1}}
+	if err := ChatConfig(config.Default().NATS, c, slog.Default()).Validate(); !errors.Is(err, chat.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), `Models[1].ReasoningEffort["low"] is set, but echo takes no request fields`) {
+		t.Fatalf("echo mapping: %v", err)
+	}
+	c.Models[1].ReasoningEffort = nil
 
 	// A request field Gatehouse sets itself is refused.
 	c.Models[0].RequestFields = map[string]any{"temperature": 0.2}

@@ -52,7 +52,7 @@ func TestSubjects(t *testing.T) {
 
 func TestDecodeChatRequest(t *testing.T) {
 	t.Parallel()
-	obj := `{"messages":[{"role":"user","content":[{"text":"hello there"}]}],"modelId":"echo","conversationId":"c1"}`
+	obj := `{"messages":[{"role":"user","content":[{"text":"hello there"}]}],"modelId":"echo","conversationId":"c1","reasoningEffort":"low"}`
 	once, _ := json.Marshal(obj)
 	twice, _ := json.Marshal(string(once))
 	for _, in := range [][]byte{[]byte(obj), once, twice} {
@@ -60,13 +60,14 @@ func TestDecodeChatRequest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decode %s: %v", in, err)
 		}
-		if req.ModelID != "echo" || req.ConversationID != "c1" || req.Messages[0].Content[0].Text != "hello there" {
+		if req.ModelID != "echo" || req.ConversationID != "c1" || req.Messages[0].Content[0].Text != "hello there" || req.ReasoningEffort != bus.ReasoningEffortLow {
 			t.Fatalf("decoded %+v", req)
 		}
 	}
 	bad := map[string]string{
 		`{"messages":1}`:                  "messages",
 		`{"modelId":5}`:                   "modelId",
+		`{"reasoningEffort":true}`:        "reasoningEffort",
 		`not json`:                        "invalid",
 		`"\"\\\"\\\\\\\"x\\\\\\\"\\\"\""`: "nested",
 	}
@@ -74,6 +75,21 @@ func TestDecodeChatRequest(t *testing.T) {
 		_, err := bus.DecodeChatRequest([]byte(in))
 		if !errors.Is(err, bus.ErrBadRequest) || !strings.Contains(err.Error(), want) {
 			t.Errorf("DecodeChatRequest(%s) = %v, want error mentioning %q", in, err, want)
+		}
+	}
+}
+
+// TestValidReasoningEffort: exactly the listed efforts are valid.
+func TestValidReasoningEffort(t *testing.T) {
+	t.Parallel()
+	for _, e := range bus.ReasoningEfforts {
+		if !bus.ValidReasoningEffort(e) {
+			t.Errorf("%q is listed but not valid", e)
+		}
+	}
+	for _, e := range []string{"", "extreme", "High", " low", "medium "} {
+		if bus.ValidReasoningEffort(e) {
+			t.Errorf("%q is valid", e)
 		}
 	}
 }

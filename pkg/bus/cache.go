@@ -49,10 +49,11 @@ type CacheEntry struct {
 
 // CacheKey returns the exact-match cache key: a hex SHA-256 of the scope
 // (e.g. "user:acme/alice"), the model, the normalised messages, the
-// generation parameters, the tools offered, the output format, a hash of
-// each image and of each reasoning block sent back. Conversation ids are
-// not part of it. The key of a text-only request without tools is the same as
-// before tools existed, so stored and imported answers stay valid.
+// generation parameters, the tools offered, the output format, the
+// reasoning effort, a hash of each image and of each reasoning block sent
+// back. Conversation ids are not part of it. The key of a text-only
+// request without tools, output format or reasoning effort is the same as
+// before those existed, so stored and imported answers stay valid.
 func CacheKey(scope, modelID string, req ChatRequest) string {
 	type toolBlocks struct {
 		Message int               `json:"i"`
@@ -74,8 +75,9 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 		Tools    *ToolConfig      `json:"t,omitempty"`
 		Output   *OutputConfig    `json:"o,omitempty"`
 		Blocks   []toolBlocks     `json:"b,omitempty"`
+		Effort   string           `json:"e,omitempty"`
 	}
-	n := norm{Scope: scope, Model: modelID, Params: req.InferenceConfig, Tools: req.ToolConfig, Output: req.OutputConfig}
+	n := norm{Scope: scope, Model: modelID, Params: req.InferenceConfig, Tools: req.ToolConfig, Output: req.OutputConfig, Effort: req.ReasoningEffort}
 	for _, b := range req.System {
 		n.System = append(n.System, strings.TrimSpace(b.Text))
 	}

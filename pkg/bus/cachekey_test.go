@@ -9,7 +9,8 @@ import (
 // TestCacheKeyStable pins the key of a text-only request without tools to
 // the value the code before tools, images and output formats computed:
 // stored and imported answers must stay reachable. Tools, a tool block, an
-// image, a reasoning block or an output format each give another key.
+// image, a reasoning block, an output format or a reasoning effort each
+// give another key, and so does each effort.
 func TestCacheKeyStable(t *testing.T) {
 	t.Parallel()
 	temp := 0.5
@@ -47,6 +48,9 @@ func TestCacheKeyStable(t *testing.T) {
 		"output": func(r *bus.ChatRequest) {
 			r.OutputConfig = &bus.OutputConfig{TextFormat: &bus.OutputFormat{Type: bus.OutputFormatJSONObject}}
 		},
+	}
+	for _, e := range bus.ReasoningEfforts {
+		variants["effort "+e] = func(r *bus.ChatRequest) { r.ReasoningEffort = e }
 	}
 	seen := map[string]string{want: "plain"}
 	for name, mod := range variants {

@@ -22,6 +22,13 @@ type ChatRequest struct {
 	ToolConfig *ToolConfig `json:"toolConfig,omitempty"`
 	// OutputConfig asks for structured output (Converse's outputConfig).
 	OutputConfig *OutputConfig `json:"outputConfig,omitempty"`
+	// ReasoningEffort asks a reasoning model to think less or more (not a
+	// Converse field; OpenAI's reasoning_effort): one of
+	// [ReasoningEfforts], or "" for the model's default. Chat sends it to
+	// OpenAI-compatible servers as reasoning_effort, or the request fields
+	// the model's configuration maps it to, and refuses it for a model
+	// that can honour it neither way.
+	ReasoningEffort string `json:"reasoningEffort,omitempty"`
 	// Stop, when set, is the request id of a generation to stop.
 	Stop string `json:"stop,omitempty"`
 }
@@ -172,6 +179,38 @@ type ToolChoice struct {
 // SpecificTool names the tool a [ToolChoice] requires.
 type SpecificTool struct {
 	Name string `json:"name"`
+}
+
+// Reasoning efforts a [ChatRequest] may ask for (OpenAI's
+// reasoning_effort values), from none to the most.
+const (
+	ReasoningEffortNone    = "none"
+	ReasoningEffortMinimal = "minimal"
+	ReasoningEffortLow     = "low"
+	ReasoningEffortMedium  = "medium"
+	ReasoningEffortHigh    = "high"
+	ReasoningEffortXHigh   = "xhigh"
+	ReasoningEffortMax     = "max"
+)
+
+// ReasoningEfforts lists the accepted [ChatRequest.ReasoningEffort]
+// values, from none to the most.
+var ReasoningEfforts = []string{
+	ReasoningEffortNone, ReasoningEffortMinimal, ReasoningEffortLow,
+	ReasoningEffortMedium, ReasoningEffortHigh, ReasoningEffortXHigh,
+	ReasoningEffortMax,
+}
+
+// ValidReasoningEffort reports whether s is one of [ReasoningEfforts] ("" is
+// not).
+func ValidReasoningEffort(s string) bool {
+	switch s {
+	case ReasoningEffortNone, ReasoningEffortMinimal, ReasoningEffortLow,
+		ReasoningEffortMedium, ReasoningEffortHigh, ReasoningEffortXHigh,
+		ReasoningEffortMax:
+		return true
+	}
+	return false
 }
 
 // Output format types of an [OutputFormat].

@@ -161,7 +161,20 @@
 //
 // A fallback that cannot serve the request is skipped: one whose provider
 // cannot produce the requested output format ([provider.SupportsOutput])
-// or read images from URLs ([provider.FetchesImages]).
+// or read images from URLs ([provider.FetchesImages]), or that can take
+// the requested reasoning effort neither by a mapping of its own nor as
+// it is ([provider.TakesReasoningEffort]).
+//
+// # Reasoning effort
+//
+// A request's reasoningEffort (OpenAI's reasoning_effort values,
+// [bus.ReasoningEfforts]) is sent as the request fields the model maps it
+// to ([Model.ReasoningEffort], merged over its RequestFields) when it maps
+// it; otherwise OpenAI-compatible servers get it as reasoning_effort, echo
+// ignores it, and Bedrock, which has no such parameter, takes only none
+// (nothing to send): any other effort for a Bedrock model without a
+// mapping is a validation error naming the model. The cache key includes
+// the effort.
 //
 // # Tools, images and structured output
 //

@@ -46,6 +46,10 @@ func (s *Service) generate(ctx context.Context, j *job, emit func(provider.Delta
 			j.log.Info("fallback skipped: it cannot read images from URLs", "model", m.ID)
 			continue
 		}
+		if !s.honoursEffort(m, j.req.ReasoningEffort) {
+			j.log.Info("fallback skipped: it cannot take the reasoning effort", "model", m.ID, "effort", j.req.ReasoningEffort)
+			continue
+		}
 		call := s.newCall(j, m)
 		backoff := s.cfg.RetryBackoff
 		for attempt := 1; attempt <= s.cfg.RetryAttempts; attempt++ {
@@ -134,6 +138,12 @@ func (s *Service) newCall(j *job, m *Model) *provider.Call {
 		call.Seed, call.PresencePenalty, call.FrequencyPenalty = ic.Seed, ic.PresencePenalty, ic.FrequencyPenalty
 	}
 	call.RequestFields = m.RequestFields
+	if e := j.req.ReasoningEffort; e != "" {
+		call.ReasoningEffort = e
+		if f, ok := s.models.effortFields(m, e); ok {
+			call.RequestFields, call.ReasoningMapped = f, true
+		}
+	}
 	call.Tools = j.req.ToolConfig
 	call.Output = outputFormat(j.req)
 	if g := m.Guardrail; g != nil {

@@ -56,13 +56,25 @@ type Model struct {
 	// may not name a field Gatehouse sets ([OpenAIReservedFields]). Echo
 	// takes none.
 	RequestFields json.RawMessage
+	// ReasoningEffort maps reasoning efforts a request may ask for (keys
+	// are bus.ReasoningEffort* values) to a JSON object of request fields
+	// sent with that effort, merged over RequestFields by top-level key
+	// (the effort's value wins): e.g. for Claude on Bedrock
+	// {"high":{"thinking":{"type":"enabled","budget_tokens":16384}}}. For
+	// an OpenAI-compatible server a mapping replaces the reasoning_effort
+	// Gatehouse otherwise sends, and may itself set reasoning_effort (but
+	// no other of [OpenAIReservedFields]). A Bedrock model is refused an
+	// effort it has no mapping for, except "none". Echo takes none.
+	ReasoningEffort map[string]json.RawMessage
 }
 
 // OpenAIReservedFields are the request fields Gatehouse sets itself in an
-// OpenAI-compatible request; a model's RequestFields may not name them.
+// OpenAI-compatible request; a model's RequestFields may not name them,
+// nor its ReasoningEffort mappings, which may set reasoning_effort only.
 var OpenAIReservedFields = []string{
 	"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed",
 	"presence_penalty", "frequency_penalty", "tools", "tool_choice", "response_format", "stream", "stream_options",
+	"reasoning_effort",
 }
 
 // checkRequestFields validates a model's RequestFields for its provider
@@ -71,21 +83,29 @@ func checkRequestFields(raw json.RawMessage, providerType, field string) error {
 	if len(raw) == 0 {
 		return nil
 	}
+	_, err := requestFields(raw, providerType, field+".RequestFields", "")
+	return err
+}
+
+// requestFields decodes request fields named name (for errors) for a
+// provider type ("" for echo): a JSON object, none for echo, and for an
+// OpenAI-compatible server no field of [OpenAIReservedFields] but allowed.
+func requestFields(raw json.RawMessage, providerType, name, allowed string) (map[string]json.RawMessage, error) {
 	if providerType == "" {
-		return fmt.Errorf("%w: %s.RequestFields is set, but echo takes no request fields", ErrInvalidConfig, field)
+		return nil, fmt.Errorf("%w: %s is set, but echo takes no request fields", ErrInvalidConfig, name)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		return fmt.Errorf("%w: %s.RequestFields must be a JSON object", ErrInvalidConfig, field)
+		return nil, fmt.Errorf("%w: %s must be a JSON object", ErrInvalidConfig, name)
 	}
 	if providerType == ProviderTypeOpenAI {
 		for _, k := range OpenAIReservedFields {
-			if _, ok := fields[k]; ok {
-				return fmt.Errorf("%w: %s.RequestFields sets %q, which Gatehouse sets itself from the request", ErrInvalidConfig, field, k)
+			if _, ok := fields[k]; ok && k != allowed {
+				return nil, fmt.Errorf("%w: %s sets %q, which Gatehouse sets itself from the request", ErrInvalidConfig, name, k)
 			}
 		}
 	}
-	return nil
+	return fields, nil
 }
 
 // Price is a model's price in USD per million tokens (which is the same
@@ -145,6 +165,10 @@ func DefaultModels() []Model {
 type catalog struct {
 	byName map[string]*Model
 	models []*Model // in configuration order
+	// efforts holds, for each model with ReasoningEffort mappings, the
+	// request fields of each mapped effort: its RequestFields merged with
+	// the mapping.
+	efforts map[*Model]map[string]json.RawMessage
 }
 
 // newCatalog indexes models by id and alias, rejecting duplicates, unknown
@@ -177,6 +201,16 @@ func newCatalog(models []Model, providers map[string]string) (catalog, error) {
 		}
 		if err := checkRequestFields(m.RequestFields, providers[m.Provider], field); err != nil {
 			return c, err
+		}
+		efforts, err := effortFields(m, providers[m.Provider], field)
+		if err != nil {
+			return c, err
+		}
+		if efforts != nil {
+			if c.efforts == nil {
+				c.efforts = make(map[*Model]map[string]json.RawMessage)
+			}
+			c.efforts[m] = efforts
 		}
 		for _, name := range append([]string{m.ID}, m.Aliases...) {
 			if name == "" {

@@ -25,6 +25,9 @@ const (
 	// replica's key index, without asking the cache service.
 	attrCacheIndexAbsent = "gatehouse.cache.index_absent"
 	attrErrorType        = "error.type"
+	// attrReasoningEffort is the reasoning effort a model call asked for
+	// (the GenAI conventions have no attribute for it).
+	attrReasoningEffort = "gatehouse.request.reasoning_effort"
 	// error.type values of a failed chat request span.
 	errTypeNotAuthorized = "not_authorized" // model access refused or not checked
 	errTypeNotReserved   = "not_reserved"   // quota refused or meter unavailable
@@ -82,9 +85,9 @@ func startModelSpan(ctx context.Context, up *upstream, call *provider.Call) (con
 }
 
 // setRequestAttributes records the call's optional generation parameters
-// and output type (GenAI semantic conventions).
+// and output type (GenAI semantic conventions), and its reasoning effort.
 func setRequestAttributes(span trace.Span, call *provider.Call) {
-	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs := make([]attribute.KeyValue, 0, 8)
 	if call.Temperature != nil {
 		attrs = append(attrs, telemetry.AttrGenAITemperature.Float64(*call.Temperature))
 	}
@@ -102,6 +105,9 @@ func setRequestAttributes(span trace.Span, call *provider.Call) {
 	}
 	if len(call.StopSequences) > 0 {
 		attrs = append(attrs, telemetry.AttrGenAIStopSequences.StringSlice(call.StopSequences))
+	}
+	if call.ReasoningEffort != "" {
+		attrs = append(attrs, attribute.String(attrReasoningEffort, call.ReasoningEffort))
 	}
 	out := "text"
 	if call.Output != nil {

@@ -41,6 +41,9 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if len(req.ConversationID) > MaxConversationIDBytes {
 		return validated{}, invalid("conversationId is %d bytes, more than the limit of %d", len(req.ConversationID), MaxConversationIDBytes)
 	}
+	if e := req.ReasoningEffort; e != "" && !bus.ValidReasoningEffort(e) {
+		return validated{}, invalid("reasoningEffort %q is not supported; use %s", e, strings.Join(bus.ReasoningEfforts, ", "))
+	}
 	if len(req.Messages) == 0 {
 		return validated{}, invalid("messages is empty: at least one message is required")
 	}
@@ -105,6 +108,9 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	}
 	if hasImageURL(req) && !provider.FetchesImages(s.upstreams[model.Provider].p) {
 		return validated{}, invalid("model %s (provider %s) does not take images by URL: send each image's bytes inline (a data: URL)", model.ID, model.Provider)
+	}
+	if rerr := s.validateEffort(req.ReasoningEffort, model); rerr != nil {
+		return validated{}, rerr
 	}
 	outBytes, rerr := s.validateOutput(req.OutputConfig, model)
 	if rerr != nil {

@@ -101,6 +101,10 @@ func TestOpenAITranslate(t *testing.T) {
 		{"seed and penalties", `{"model":"m","messages":[{"role":"user","content":"x"}],"seed":42,"presence_penalty":0.5,"frequency_penalty":-1}`,
 			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
 				InferenceConfig: &bus.InferenceConfig{Seed: ptr(int64(42)), PresencePenalty: ptr(0.5), FrequencyPenalty: ptr(-1.0)}}},
+		{"reasoning effort", `{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"xhigh"}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}}, ReasoningEffort: "xhigh"}},
+		{"reasoning effort null", `{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":null}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}}}},
 	}
 	for _, tc := range ok {
 		var r oaChatRequest
@@ -170,6 +174,8 @@ func TestOpenAITranslate(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}`, "n"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}`, "max_tokens"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"stop":5}`, "stop"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"extreme"}`, "reasoning_effort"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"High"}`, "reasoning_effort"},
 	}
 	for _, tc := range bad {
 		var r oaChatRequest
@@ -180,6 +186,11 @@ func TestOpenAITranslate(t *testing.T) {
 		if aerr == nil || aerr.status != 400 || aerr.body.Param == nil || *aerr.body.Param != tc.param || !strings.Contains(aerr.body.Message, tc.param) {
 			t.Errorf("%s: got %+v, want 400 naming %s", tc.body, aerr, tc.param)
 		}
+	}
+	// The refusal of a reasoning effort lists the accepted ones.
+	r := oaChatRequest{Model: "m", Messages: []oaInMessage{{Role: "user", Content: json.RawMessage(`"x"`)}}, ReasoningEffort: "extreme"}
+	if _, aerr := r.toChatRequest(); aerr == nil || aerr.body.Message != `reasoning_effort "extreme" is not supported; use none, minimal, low, medium, high, xhigh, max` {
+		t.Errorf("reasoning_effort extreme: %+v", aerr)
 	}
 }
 

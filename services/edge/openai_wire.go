@@ -43,6 +43,9 @@ type oaChatRequest struct {
 	ParallelToolCalls *bool `json:"parallel_tool_calls"`
 
 	ResponseFormat json.RawMessage `json:"response_format"`
+	// ReasoningEffort is one of bus.ReasoningEfforts; "" (absent or
+	// null) leaves the model's default.
+	ReasoningEffort string `json:"reasoning_effort"`
 
 	// Parameters refused when set (see unsupportedParams).
 	Logprobs     *bool           `json:"logprobs"`
@@ -161,6 +164,10 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 	if out.OutputConfig, aerr = toOutputConfig(r.ResponseFormat); aerr != nil {
 		return out, aerr
 	}
+	if r.ReasoningEffort != "" && !bus.ValidReasoningEffort(r.ReasoningEffort) {
+		return out, badParam("reasoning_effort", "reasoning_effort %q is not supported; use %s", r.ReasoningEffort, strings.Join(bus.ReasoningEfforts, ", "))
+	}
+	out.ReasoningEffort = r.ReasoningEffort
 	add := func(role string, blocks []bus.ContentBlock) {
 		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
 			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)

@@ -123,6 +123,9 @@ func (b *Bedrock) input(call *Call) (*bedrockruntime.ConverseStreamInput, error)
 	}
 	in.ToolConfig = tc
 	in.OutputConfig = bedrockOutput(call.Output)
+	if e := call.ReasoningEffort; e != "" && !call.ReasoningMapped && e != bus.ReasoningEffortNone {
+		return nil, b.rejected(fmt.Errorf("reasoning effort %q: Bedrock has no such parameter, and the model maps it to no request fields", e))
+	}
 	if len(call.RequestFields) > 0 {
 		doc, err := jsonDocument(call.RequestFields)
 		if err != nil {

@@ -308,6 +308,9 @@ func TestBedrockRejectsBadToolJSON(t *testing.T) {
 		{"empty key in result json", Call{Tools: good, Messages: user(bus.ContentBlock{ToolResult: &bus.ToolResultBlock{ToolUseID: "a", Content: []bus.ToolResultContent{{JSON: json.RawMessage(`{"a":[{"":1}]}`)}}}})}},
 		// Bedrock reads image bytes only; chat never sends it a URL.
 		{"image url", Call{Messages: user(bus.ContentBlock{Image: &bus.ImageBlock{Source: bus.ImageSource{URL: "https://example.com/a.png"}}})}},
+		// Bedrock has no reasoning effort parameter; chat sends it only
+		// efforts the model maps to request fields, and none.
+		{"unmapped reasoning effort", Call{ReasoningEffort: bus.ReasoningEffortLow, Messages: user(bus.ContentBlock{Text: "hi"})}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

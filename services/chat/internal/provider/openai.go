@@ -147,8 +147,11 @@ type oaRequest struct {
 	// leaves the server's default.
 	ToolChoice     any               `json:"tool_choice,omitempty"`
 	ResponseFormat *oaResponseFormat `json:"response_format,omitempty"`
-	Stream         bool              `json:"stream"`
-	StreamOptions  struct {
+	// ReasoningEffort is the call's effort, unless the model's
+	// configuration maps it to request fields.
+	ReasoningEffort string `json:"reasoning_effort,omitempty"`
+	Stream          bool   `json:"stream"`
+	StreamOptions   struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 }
@@ -266,6 +269,9 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 		req.Tools, req.ToolChoice = oaTools(call.Tools)
 	}
 	req.ResponseFormat = oaOutput(call.Output)
+	if !call.ReasoningMapped {
+		req.ReasoningEffort = call.ReasoningEffort
+	}
 	// One message per system block and message, more with tool results.
 	if n := len(call.System) + len(call.Messages); n > 0 {
 		req.Messages = make([]oaMessage, 0, n)

@@ -599,6 +599,30 @@ func TestOpenAIImages(t *testing.T) {
 	}
 }
 
+// TestOpenAIReasoningEffort: a call's reasoning effort is sent as
+// reasoning_effort, unless chat merged the model's mapping of it into the
+// request fields, which then say alone what is sent (reasoning_effort
+// included).
+func TestOpenAIReasoningEffort(t *testing.T) {
+	t.Parallel()
+	msgs := []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}}
+	for _, tc := range []struct {
+		name string
+		call *Call
+		want string
+	}{
+		{"passed", &Call{Model: "m", MaxTokens: 1, Messages: msgs, ReasoningEffort: bus.ReasoningEffortHigh},
+			`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"reasoning_effort":"high","stream":true,"stream_options":{"include_usage":true}}`},
+		{"mapped", &Call{Model: "m", MaxTokens: 1, Messages: msgs, ReasoningEffort: bus.ReasoningEffortXHigh, ReasoningMapped: true, RequestFields: json.RawMessage(`{"reasoning_effort":"high","top_k":5}`)},
+			`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"stream":true,"stream_options":{"include_usage":true},"reasoning_effort":"high","top_k":5}`},
+	} {
+		got, err := (&OpenAI{}).body(tc.call)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: body\n got %s, %v\nwant %s", tc.name, got, err, tc.want)
+		}
+	}
+}
+
 func TestWithFields(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ body, extra, want string }{

@@ -40,6 +40,19 @@ func FetchesImages(p Provider) bool {
 	return false
 }
 
+// TakesReasoningEffort reports whether p honours the reasoning effort
+// effort (a bus.ReasoningEffort* value) without request fields mapped to
+// it by the model's configuration: OpenAI-compatible servers take it as
+// reasoning_effort, echo ignores it (it does no reasoning), and Bedrock,
+// which has no such parameter, takes only "none" (nothing to send).
+func TakesReasoningEffort(p Provider, effort string) bool {
+	switch p.(type) {
+	case *OpenAI, *Echo:
+		return true
+	}
+	return effort == bus.ReasoningEffortNone
+}
+
 // oaResponseFormat is OpenAI's response_format.
 type oaResponseFormat struct {
 	Type       string        `json:"type"`

@@ -55,6 +55,16 @@ type Call struct {
 	// OpenAI-compatible request (chat checks they name no field the
 	// provider sets).
 	RequestFields json.RawMessage
+	// ReasoningEffort is the reasoning effort the caller asked for (a
+	// bus.ReasoningEffort* value), or "" for the model's default.
+	ReasoningEffort string
+	// ReasoningMapped says chat merged the model's request fields for
+	// ReasoningEffort into RequestFields: the provider sends nothing more
+	// for it. Otherwise OpenAI-compatible servers get ReasoningEffort as
+	// reasoning_effort, echo ignores it, and Bedrock, which has no such
+	// parameter, takes only "none", which asks for nothing (chat sends
+	// providers only what [TakesReasoningEffort] accepts).
+	ReasoningMapped bool
 	// Guardrail, when set, is applied by providers that support it
 	// (Bedrock).
 	Guardrail *Guardrail
