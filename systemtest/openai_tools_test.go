@@ -31,7 +31,7 @@ func weatherTool() openai.ChatCompletionToolUnionParam {
 // the official SDK as the client and a fake OpenAI-compatible upstream:
 // the model's streamed tool call reaches the SDK's accumulator whole, the
 // caller sends the tool's result back and gets the final answer, the
-// upstream sees tools, tool_choice, the assistant's tool_calls and the
+// upstream sees tools, tool_choice, parallel_tool_calls, the assistant's tool_calls and the
 // tool message, and the ledger records both requests. An answer that
 // calls tools is never served from the cache; a text answer to a request
 // with tools is cached under a key that includes them.
@@ -51,6 +51,7 @@ func TestOpenAIToolCalls(t *testing.T) {
 	params := userParams("gpt", "weather in Paris?")
 	params.Tools = []openai.ChatCompletionToolUnionParam{weatherTool()}
 	params.ToolChoice = openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("auto")}
+	params.ParallelToolCalls = openai.Bool(false)
 	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
 	stream := s.client.Chat.Completions.NewStreaming(ctx, params)
 	acc := openai.ChatCompletionAccumulator{}
@@ -82,8 +83,8 @@ func TestOpenAIToolCalls(t *testing.T) {
 	reqs := s.fake.Requests()
 	body := reqs[len(reqs)-1].Body
 	tools, _ := body["tools"].([]any)
-	if len(tools) != 1 || body["tool_choice"] != "auto" {
-		t.Fatalf("upstream tools %v tool_choice %v", body["tools"], body["tool_choice"])
+	if len(tools) != 1 || body["tool_choice"] != "auto" || body["parallel_tool_calls"] != false {
+		t.Fatalf("upstream tools %v tool_choice %v parallel_tool_calls %v", body["tools"], body["tool_choice"], body["parallel_tool_calls"])
 	}
 	fn, _ := tools[0].(map[string]any)["function"].(map[string]any)
 	if fn["name"] != "get_weather" || fn["description"] != "Current weather of a city" || fn["parameters"].(map[string]any)["required"].([]any)[0] != "city" {

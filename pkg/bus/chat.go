@@ -144,6 +144,11 @@ type ToolResultContent struct {
 type ToolConfig struct {
 	Tools      []Tool      `json:"tools"`
 	ToolChoice *ToolChoice `json:"toolChoice,omitempty"`
+	// ParallelToolCalls, when false, asks the model to call at most one
+	// tool per turn (OpenAI's parallel_tool_calls; not a Converse field).
+	// OpenAI-compatible servers get it; Converse has no such setting, so
+	// Bedrock models may still call several.
+	ParallelToolCalls *bool `json:"parallelToolCalls,omitempty"`
 }
 
 // Tool is one tool the model may call.

@@ -73,8 +73,8 @@ type Model struct {
 // nor its ReasoningEffort mappings, which may set reasoning_effort only.
 var OpenAIReservedFields = []string{
 	"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed",
-	"presence_penalty", "frequency_penalty", "tools", "tool_choice", "response_format", "stream", "stream_options",
-	"reasoning_effort",
+	"presence_penalty", "frequency_penalty", "tools", "tool_choice", "parallel_tool_calls", "response_format",
+	"stream", "stream_options", "reasoning_effort",
 }
 
 // checkRequestFields validates a model's RequestFields for its provider

@@ -59,7 +59,7 @@ func TestOpenAITranslate(t *testing.T) {
 			}, ToolConfig: &bus.ToolConfig{Tools: []bus.Tool{
 				{ToolSpec: &bus.ToolSpec{Name: "get_weather", Description: "Weather of a city", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}}},
 				{ToolSpec: &bus.ToolSpec{Name: "now", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{}}`)}}},
-			}, ToolChoice: &bus.ToolChoice{Tool: &bus.SpecificTool{Name: "now"}}}}},
+			}, ToolChoice: &bus.ToolChoice{Tool: &bus.SpecificTool{Name: "now"}}, ParallelToolCalls: ptr(false)}}},
 		{"thinking blocks sent back first in their turn", `{"model":"m","messages":[{"role":"user","content":"time?"},
 			{"role":"assistant","content":"Checking.","thinking_blocks":[{"type":"thinking","thinking":"Need the clock.","signature":"sig"},{"type":"redacted_thinking","data":"AAH6"}],
 				"tool_calls":[{"id":"c1","type":"function","function":{"name":"now","arguments":"{}"}}]},
@@ -74,6 +74,8 @@ func TestOpenAITranslate(t *testing.T) {
 				}},
 				{Role: "user", Content: []bus.ContentBlock{{ToolResult: &bus.ToolResultBlock{ToolUseID: "c1", Content: []bus.ToolResultContent{{Text: "12:00"}}}}}},
 			}, ToolConfig: &bus.ToolConfig{Tools: []bus.Tool{{ToolSpec: &bus.ToolSpec{Name: "now", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{}}`)}}}}}}},
+		{"parallel_tool_calls without tools is ignored", `{"model":"m","messages":[{"role":"user","content":"x"}],"parallel_tool_calls":true}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}}}},
 		{"tool choice modes", `{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required"}`,
 			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
 				ToolConfig: &bus.ToolConfig{Tools: []bus.Tool{{ToolSpec: &bus.ToolSpec{Name: "f", InputSchema: bus.ToolInputSchema{JSON: json.RawMessage(`{"type":"object","properties":{}}`)}}}},

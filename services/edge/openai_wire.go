@@ -38,8 +38,8 @@ type oaChatRequest struct {
 	Metadata            map[string]string `json:"metadata"`
 	Tools               []oaTool          `json:"tools"`
 	ToolChoice          json.RawMessage   `json:"tool_choice"`
-	// ParallelToolCalls is accepted; models that call several tools at
-	// once may still do so when it is false.
+	// ParallelToolCalls goes with the tools (see
+	// bus.ToolConfig.ParallelToolCalls); without tools it is ignored.
 	ParallelToolCalls *bool `json:"parallel_tool_calls"`
 
 	ResponseFormat json.RawMessage `json:"response_format"`
@@ -156,6 +156,9 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 	tools, aerr := toToolConfig(r.Tools, r.ToolChoice)
 	if aerr != nil {
 		return out, aerr
+	}
+	if tools != nil {
+		tools.ParallelToolCalls = r.ParallelToolCalls
 	}
 	out.ToolConfig = tools
 	if aerr := checkToolTurns(r.Messages); aerr != nil {

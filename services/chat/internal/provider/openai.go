@@ -145,8 +145,11 @@ type oaRequest struct {
 	Tools            []oaTool    `json:"tools,omitempty"`
 	// ToolChoice is "auto", "required", "none" or an [oaNamedTool]; nil
 	// leaves the server's default.
-	ToolChoice     any               `json:"tool_choice,omitempty"`
-	ResponseFormat *oaResponseFormat `json:"response_format,omitempty"`
+	ToolChoice any `json:"tool_choice,omitempty"`
+	// ParallelToolCalls is sent only with tools (OpenAI refuses it
+	// without).
+	ParallelToolCalls *bool             `json:"parallel_tool_calls,omitempty"`
+	ResponseFormat    *oaResponseFormat `json:"response_format,omitempty"`
 	// ReasoningEffort is the call's effort, unless the model's
 	// configuration maps it to request fields.
 	ReasoningEffort string `json:"reasoning_effort,omitempty"`
@@ -267,6 +270,9 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 	req.StreamOptions.IncludeUsage = true
 	if call.Tools != nil {
 		req.Tools, req.ToolChoice = oaTools(call.Tools)
+		if len(req.Tools) > 0 {
+			req.ParallelToolCalls = call.Tools.ParallelToolCalls
+		}
 	}
 	req.ResponseFormat = oaOutput(call.Output)
 	if !call.ReasoningMapped {

@@ -149,12 +149,15 @@ func oaCollect(t *testing.T, o *OpenAI, call *Call) ([]Delta, Result, error) {
 func TestOpenAITools(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name   string
-		choice *bus.ToolChoice
-		want   any // tool_choice; nil for none sent
+		name     string
+		choice   *bus.ToolChoice
+		want     any   // tool_choice; nil for none sent
+		parallel *bool // parallel_tool_calls, sent as it is
 	}{
 		{name: "no choice"},
 		{name: "auto", choice: &bus.ToolChoice{Auto: &struct{}{}}, want: "auto"},
+		{name: "auto, one call a turn", choice: &bus.ToolChoice{Auto: &struct{}{}}, want: "auto", parallel: new(false)},
+		{name: "parallel calls", parallel: new(true)},
 		{name: "any", choice: &bus.ToolChoice{Any: &struct{}{}}, want: "required"},
 		{name: "none", choice: &bus.ToolChoice{None: &struct{}{}}, want: "none"},
 		{name: "tool", choice: &bus.ToolChoice{Tool: &bus.SpecificTool{Name: "get_time"}},
@@ -172,7 +175,9 @@ func TestOpenAITools(t *testing.T) {
 			})
 			defer fake.Close()
 			o := &OpenAI{ProviderName: "oa", BaseURL: fake.URL}
-			got, res, err := oaCollect(t, o, oaToolsCall(tc.choice))
+			call := oaToolsCall(tc.choice)
+			call.Tools.ParallelToolCalls = tc.parallel
+			got, res, err := oaCollect(t, o, call)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,6 +212,9 @@ func TestOpenAITools(t *testing.T) {
 			if tc.want != nil {
 				want["tool_choice"] = tc.want
 			}
+			if tc.parallel != nil {
+				want["parallel_tool_calls"] = *tc.parallel
+			}
 			if got := reqs[0].Body; !reflect.DeepEqual(got, want) {
 				g, _ := json.MarshalIndent(got, "", "  ")
 				w, _ := json.MarshalIndent(want, "", "  ")
@@ -217,13 +225,14 @@ func TestOpenAITools(t *testing.T) {
 }
 
 // TestOpenAIToolsBodyEdges covers tool configurations that send less:
-// no tool spec (no tools, so no tool_choice either, as OpenAI requires)
+// no tool spec (no tools, so no tool_choice or parallel_tool_calls either,
+// as OpenAI requires)
 // and a message whose only blocks are empty text and a tool result.
 func TestOpenAIToolsBodyEdges(t *testing.T) {
 	t.Parallel()
 	call := &Call{
 		Model: "m", MaxTokens: 1,
-		Tools: &bus.ToolConfig{Tools: []bus.Tool{{}}, ToolChoice: &bus.ToolChoice{Any: &struct{}{}}},
+		Tools: &bus.ToolConfig{Tools: []bus.Tool{{}}, ToolChoice: &bus.ToolChoice{Any: &struct{}{}}, ParallelToolCalls: new(false)},
 		Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{
 			{Text: ""},
 			{ToolResult: &bus.ToolResultBlock{ToolUseID: "c", Status: bus.ToolResultError}},
