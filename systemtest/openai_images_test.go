@@ -6,9 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +82,50 @@ func TestOpenAIImageInput(t *testing.T) {
 	var apiErr *openai.Error
 	if _, err := s.client.Chat.Completions.New(ctx, params); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "messages[0].content[0].image_url.url" {
 		t.Fatalf("image at a file URL: %v", err)
+	}
+}
+
+// TestOpenAILargeImage sends a 3 MiB photo-sized image, larger than a
+// stock NATS server's 1 MiB max_payload, through `gatehouse dev`, whose
+// embedded server allows 8 MiB: the upstream gets every byte; a request
+// over nats.max_request_bytes is a 413 naming the setting.
+func TestOpenAILargeImage(t *testing.T) {
+	t.Parallel()
+	s := startOpenAIStack(t, providertest.Reply{Chunks: []string{"Noise."}, Usage: &providertest.Usage{InputTokens: 1600, OutputTokens: 2}},
+		func(c *config.Config) { c.NATS.MaxRequestBytes = 5 << 20 })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	photo := func(n int) string {
+		// A PNG signature, then noise (chat checks the bytes sniff as the
+		// stated format, not that the image decodes).
+		b := make([]byte, n)
+		copy(b, "\x89PNG\r\n\x1a\n")
+		r := rand.NewChaCha8([32]byte{byte(n)})
+		r.Read(b[8:])
+		return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b)
+	}
+	ask := func(url string) openai.ChatCompletionNewParams {
+		return openai.ChatCompletionNewParams{Model: "gpt", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+			openai.TextContentPart("what is this?"),
+			openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: url}),
+		})}}
+	}
+	big := photo(3 << 20)
+	resp, err := s.client.Chat.Completions.New(ctx, ask(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Choices[0].Message.Content != "Noise." {
+		t.Fatalf("answer %q", resp.Choices[0].Message.Content)
+	}
+	reqs := s.fake.Requests()
+	parts := reqs[len(reqs)-1].Body["messages"].([]any)[0].(map[string]any)["content"].([]any)
+	if got := parts[1].(map[string]any)["image_url"].(map[string]any)["url"]; got != big {
+		t.Fatalf("upstream image URL of %d bytes, want the %d sent", len(fmt.Sprint(got)), len(big))
+	}
+
+	var apiErr *openai.Error
+	if _, err := s.client.Chat.Completions.New(ctx, ask(photo(4<<20))); !errors.As(err, &apiErr) || apiErr.StatusCode != 413 || !strings.Contains(apiErr.Message, "nats.max_request_bytes") {
+		t.Fatalf("a request over nats.max_request_bytes: %v, want a 413 naming it", err)
 	}
 }

@@ -74,6 +74,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		"gc_heap_floor":             func(c *Config) { c.GCHeapFloor = -1 },
 		"nats.prefix":               func(c *Config) { c.NATS.Prefix = "a.>" },
 		"nats.inbound_storage":      func(c *Config) { c.NATS.InboundStorage = "disk" },
+		"nats.max_request_bytes":    func(c *Config) { c.NATS.MaxRequestBytes = 1000 },
 		"edge.tls_cert":             func(c *Config) { c.Edge.TLSCert = "x" },
 		"edge.keep_alive":           func(c *Config) { c.Edge.KeepAlive = time.Minute },
 		"chat.concurrency":          func(c *Config) { c.Chat.Concurrency = 0 },

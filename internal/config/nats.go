@@ -24,6 +24,15 @@ type NATS struct {
 	// file keeps them. An existing stream keeps its storage: to switch,
 	// let chat workers drain INBOUND and delete it. Default "file".
 	InboundStorage string `yaml:"inbound_storage"`
+	// MaxRequestBytes bounds one chat request as stored in INBOUND (JSON,
+	// images base64-encoded): a larger one is a 413. 0, the default, takes
+	// the NATS server's max_payload less 16 KiB for headers: 1,032,192
+	// bytes on a stock server (max_payload 1 MiB), 8,372,224 on the
+	// embedded server of `gatehouse dev`. A value the server cannot carry
+	// stops every service at start naming max_payload; raise max_payload
+	// in the server's configuration first. `gatehouse dev` raises its
+	// embedded server's to fit. 65,536 to 67,108,864.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
 }
 
 func (n NATS) validate() []error {
@@ -33,6 +42,9 @@ func (n NATS) validate() []error {
 	}
 	if _, err := bus.ParseStorage(n.InboundStorage); err != nil {
 		errs = append(errs, fmt.Errorf("nats.inbound_storage: %q is not one of %s, %s", n.InboundStorage, bus.StorageFile, bus.StorageMemory))
+	}
+	if r := n.MaxRequestBytes; r != 0 && (r < bus.MinRequestBytes || r > bus.MaxRequestBytesCeiling) {
+		errs = append(errs, fmt.Errorf("nats.max_request_bytes: %d must be 0 (derived from the server's max_payload) or %d to %d", r, bus.MinRequestBytes, bus.MaxRequestBytesCeiling))
 	}
 	return errs
 }

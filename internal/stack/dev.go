@@ -84,6 +84,9 @@ func (d *Dev) Run(ctx context.Context) error {
 	d.issuer = issuer
 
 	ec := bus.EmbeddedConfig{Dir: filepath.Join(cfg.DataDir, "nats"), Logger: d.log.With("svc", "nats")}
+	if need := cfg.NATS.MaxRequestBytes + bus.RequestHeaderHeadroom; need > bus.EmbeddedMaxPayload {
+		ec.MaxPayload = int32(need) // validated: at most bus.MaxRequestBytesCeiling
+	}
 	if cfg.NATS.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.NATS.Listen)
 		if err != nil {

@@ -11,5 +11,5 @@ import (
 // [config.Config.Validate] rejects maps to file.
 func StreamOptions(n config.NATS) bus.StreamOptions {
 	st, _ := bus.ParseStorage(n.InboundStorage)
-	return bus.StreamOptions{InboundStorage: st}
+	return bus.StreamOptions{InboundStorage: st, MaxRequestBytes: n.MaxRequestBytes}
 }

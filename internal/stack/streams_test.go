@@ -22,6 +22,7 @@ func TestStreamOptionsReachEveryService(t *testing.T) {
 	for name, want := range map[string]jetstream.StorageType{"file": jetstream.FileStorage, "memory": jetstream.MemoryStorage} {
 		cfg := config.Default()
 		cfg.NATS.InboundStorage = name
+		cfg.NATS.MaxRequestBytes = 3 << 20
 		got := map[string]bus.StreamOptions{
 			"stack": StreamOptions(cfg.NATS),
 			"edge":  EdgeConfig(cfg, nil).Streams,
@@ -31,6 +32,9 @@ func TestStreamOptionsReachEveryService(t *testing.T) {
 		for svc, opts := range got {
 			if opts.InboundStorage != want {
 				t.Errorf("nats.inbound_storage %s: %s declares INBOUND on %v", name, svc, opts.InboundStorage)
+			}
+			if opts.MaxRequestBytes != 3<<20 {
+				t.Errorf("nats.max_request_bytes: %s has %d", svc, opts.MaxRequestBytes)
 			}
 		}
 	}

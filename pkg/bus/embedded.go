@@ -21,11 +21,19 @@ type EmbeddedConfig struct {
 	// MaxMemory and MaxStore bound JetStream; 0 lets the server choose.
 	MaxMemory int64
 	MaxStore  int64
+	// MaxPayload is the server's max_payload, the largest message;
+	// default [EmbeddedMaxPayload].
+	MaxPayload int32
 	// ReadyTimeout bounds start-up; default 10s.
 	ReadyTimeout time.Duration
 	// Logger receives the server's log lines; nil discards them.
 	Logger *slog.Logger
 }
+
+// EmbeddedMaxPayload is the embedded server's default max_payload: chat
+// requests with images up to 8 MiB less [RequestHeaderHeadroom] (a stock
+// nats-server allows 1 MiB).
+const EmbeddedMaxPayload = 8 << 20
 
 // StartEmbedded starts a NATS server with JetStream and waits until it
 // accepts connections. The caller owns it: call Shutdown and
@@ -36,6 +44,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
+	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = EmbeddedMaxPayload
 	}
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 10 * time.Second
@@ -50,7 +61,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		JetStreamMaxStore:  cfg.MaxStore,
 		DontListen:         cfg.Port == 0,
 		NoSigs:             true,
-		MaxPayload:         8 << 20,
+		MaxPayload:         cfg.MaxPayload,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

@@ -31,8 +31,16 @@ const (
 	// block keeps it from ever being empty; markers expire with
 	// [InboundMaxAge].
 	InboundKeepInterval = time.Second
-	// MaxEventBytes is the largest stored chat request.
-	MaxEventBytes = 1 << 20
+	// RequestHeaderHeadroom is the part of the NATS server's max_payload
+	// left for a chat request's headers (caller identity, reply subject,
+	// trace context, message id) when [RequestLimit] derives the largest
+	// request from it.
+	RequestHeaderHeadroom = 16 << 10
+	// MaxRequestBytesCeiling bounds the largest chat request whatever the
+	// server allows: NATS advises against messages larger than this.
+	MaxRequestBytesCeiling = 64 << 20
+	// MinRequestBytes is the smallest request limit that may be set.
+	MinRequestBytes = 64 << 10
 )
 
 // Storage names, as the nats.inbound_storage setting spells them.
@@ -76,6 +84,35 @@ type StreamOptions struct {
 	// restarts. An existing stream keeps its storage: see
 	// [InboundStorageError]. USAGE is always on file.
 	InboundStorage jetstream.StorageType
+	// MaxRequestBytes bounds a stored chat request (JSON, images base64
+	// included), the INBOUND stream's largest message. 0, the default,
+	// derives it from the NATS server's max_payload: see [RequestLimit].
+	MaxRequestBytes int
+}
+
+// RequestLimit returns the largest chat request a service may store, given
+// the NATS server's max_payload and the configured limit (0 derives it:
+// max_payload less [RequestHeaderHeadroom], at most
+// [MaxRequestBytesCeiling]). A configured limit the server cannot carry is
+// an error saying which setting to change. A stock server's max_payload
+// of 1 MiB gives 1,032,192 bytes; the embedded server of `gatehouse dev`
+// allows 8 MiB.
+func RequestLimit(maxPayload int64, configured int) (int, error) {
+	room := maxPayload - RequestHeaderHeadroom
+	switch {
+	case configured < 0:
+		return 0, fmt.Errorf("bus: nats.max_request_bytes is %d; use 0 (derived from the server's max_payload) or at least %d", configured, MinRequestBytes)
+	case configured == 0 && room < MinRequestBytes:
+		return 0, fmt.Errorf("bus: the NATS server's max_payload is %d bytes, too small for chat requests (at least %d); raise max_payload in the server's configuration", maxPayload, MinRequestBytes+RequestHeaderHeadroom)
+	case configured == 0:
+		return int(min(room, MaxRequestBytesCeiling)), nil
+	case configured < MinRequestBytes || configured > MaxRequestBytesCeiling:
+		return 0, fmt.Errorf("bus: nats.max_request_bytes is %d; it must be 0 (derived from the server's max_payload) or %d to %d", configured, MinRequestBytes, MaxRequestBytesCeiling)
+	case int64(configured) > room:
+		return 0, fmt.Errorf("bus: nats.max_request_bytes is %d, more than the NATS server's max_payload (%d) allows with %d bytes for headers: raise max_payload in the server's configuration to at least %d, or lower nats.max_request_bytes",
+			configured, maxPayload, RequestHeaderHeadroom, configured+RequestHeaderHeadroom)
+	}
+	return configured, nil
 }
 
 // InboundStorageError reports that the INBOUND stream exists with another
@@ -102,6 +139,10 @@ func (e *InboundStorageError) Error() string {
 // [*InboundStorageError] when INBOUND exists with another storage than
 // opts asks for, and leaves that stream as it is.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, opts StreamOptions) error {
+	limit, err := RequestLimit(js.Conn().MaxPayload(), opts.MaxRequestBytes)
+	if err != nil {
+		return err
+	}
 	inbound := jetstream.StreamConfig{
 		Name:        s.StreamInbound(),
 		Description: "Gatehouse chat requests (work queue shared by chat replicas)",
@@ -110,7 +151,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, opts
 		Storage:     opts.InboundStorage,
 		MaxAge:      InboundMaxAge,
 		Duplicates:  InboundDuplicateWindow,
-		MaxMsgSize:  MaxEventBytes,
+		MaxMsgSize:  int32(limit),
 		Discard:     jetstream.DiscardOld,
 	}
 	usage := jetstream.StreamConfig{

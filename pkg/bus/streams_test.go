@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +128,93 @@ func TestEnsureStreamsInboundStorageMismatch(t *testing.T) {
 			// The stream and the request it holds are left alone.
 			if st, n := streamState(t, ctx, js, s.StreamInbound()); st != tc.have || n != 1 {
 				t.Errorf("INBOUND after the refusal: storage %v with %d messages, want %v with 1", st, n, tc.have)
+			}
+		})
+	}
+}
+
+// TestRequestLimit derives the largest chat request from the server's
+// max_payload, and refuses a configured one the server cannot carry,
+// naming the settings to change.
+func TestRequestLimit(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		maxPayload int64
+		configured int
+		want       int
+		err        string
+	}{
+		{mib, 0, mib - bus.RequestHeaderHeadroom, ""},
+		{8 * mib, 0, 8*mib - bus.RequestHeaderHeadroom, ""},
+		{1 << 30, 0, bus.MaxRequestBytesCeiling, ""},
+		{8 * mib, 2 * mib, 2 * mib, ""},
+		{mib, 2 * mib, 0, "raise max_payload in the server's configuration to at least 2113536"},
+		{64 << 10, 0, 0, "too small for chat requests"},
+		{8 * mib, -1, 0, "nats.max_request_bytes is -1"},
+		{8 * mib, 1000, 0, "it must be 0 (derived from the server's max_payload) or 65536 to 67108864"},
+		{1 << 30, 128 * mib, 0, "it must be 0"},
+	} {
+		got, err := bus.RequestLimit(tc.maxPayload, tc.configured)
+		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("RequestLimit(%d, %d) = %d, %v; want %d, %q", tc.maxPayload, tc.configured, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// TestInboundMaxMsgSize declares the streams on servers with a stock
+// max_payload (1 MiB) and the embedded default (8 MiB): INBOUND's largest
+// message follows the server, a configured limit is used as it is, and one
+// the server cannot carry fails the declaration.
+func TestInboundMaxMsgSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		maxPayload int32
+		configured int
+		want       int32
+		err        string
+	}{
+		{"stock server", 1 << 20, 0, 1<<20 - bus.RequestHeaderHeadroom, ""},
+		{"embedded default", 0, 0, bus.EmbeddedMaxPayload - bus.RequestHeaderHeadroom, ""},
+		{"configured", 0, 2 << 20, 2 << 20, ""},
+		{"too big for the server", 1 << 20, 2 << 20, 0, "nats.max_request_bytes is 2097152"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Dir: t.TempDir(), Port: -1, MaxPayload: tc.maxPayload})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+			nc, err := nats.Connect(srv.ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			subj := bus.NewSubjects("t")
+			err = bus.EnsureStreams(ctx, js, subj, bus.StreamOptions{MaxRequestBytes: tc.configured})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("EnsureStreams: %v, want an error containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := js.Stream(ctx, subj.StreamInbound())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := st.CachedInfo().Config.MaxMsgSize; got != tc.want {
+				t.Fatalf("INBOUND MaxMsgSize %d, want %d", got, tc.want)
 			}
 		})
 	}

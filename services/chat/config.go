@@ -52,8 +52,9 @@ const (
 	MaxToolUseIDBytes = 128
 	// MaxImages bounds the images of one request (Bedrock's limit). Their
 	// bytes do not count toward MaxInputBytes: a stored chat request is at
-	// most bus.MaxEventBytes (1 MiB, base64 included), which bounds them,
-	// below Bedrock's 3.75 MB per image.
+	// most nats.max_request_bytes (base64 included; by default the NATS
+	// server's max_payload less 16 KiB, see bus.RequestLimit), which bounds
+	// them.
 	MaxImages = 20
 	// MaxImageURLBytes bounds the URL of an image a provider fetches.
 	MaxImageURLBytes = 8 << 10

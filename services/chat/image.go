@@ -18,7 +18,7 @@ var imageTypes = map[string]string{
 
 // validateImage checks the image block j of message i: in a user message,
 // a known format and bytes of that format. Their size is bounded by the
-// stored request's (bus.MaxEventBytes).
+// stored request's (nats.max_request_bytes, see bus.RequestLimit).
 func validateImage(m bus.Message, i, j int) *requestError {
 	img := m.Content[j].Image
 	if m.Role != roleUser {

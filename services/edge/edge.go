@@ -26,14 +26,17 @@ import (
 // Handle may be called before Run; Ready, Addr, URL and CAFile are safe to
 // call from any goroutine.
 type Service struct {
-	cfg  Config
-	log  *slog.Logger
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	subj bus.Subjects
-	id   string
-	mux  *http.ServeMux
-	hub  *hub.Hub
+	cfg Config
+	log *slog.Logger
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	// maxRequest is the largest chat request stored in INBOUND
+	// ([bus.RequestLimit]).
+	maxRequest int
+	subj       bus.Subjects
+	id         string
+	mux        *http.ServeMux
+	hub        *hub.Hub
 	// writing counts the sockets' running writers (writers.go); Run
 	// returns after the last one.
 	writing sync.WaitGroup
@@ -86,20 +89,25 @@ func New(cfg Config, nc *nats.Conn) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: jetstream: %w", err)
 	}
+	maxRequest, err := bus.RequestLimit(nc.MaxPayload(), cfg.Streams.MaxRequestBytes)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	s := &Service{
-		cfg:      cfg,
-		log:      cfg.Logger.With("svc", "edge"),
-		nc:       nc,
-		js:       js,
-		subj:     bus.NewSubjects(cfg.Prefix),
-		id:       cfg.ID,
-		mux:      http.NewServeMux(),
-		hub:      hub.New(nc, cfg.MaxDeliverBytes, min(DeliveryBatch, cfg.SendQueueLen/2)),
-		ready:    make(chan struct{}),
-		conns:    make(map[*conn]struct{}),
-		perIdent: make(map[string]int),
-		httpRate: newHTTPRateLimiter(cfg.PublishRate, cfg.PublishBurst, MaxHTTPRateCallers),
-		idents:   newIdentCache(MaxIdentityCache),
+		cfg:        cfg,
+		maxRequest: maxRequest,
+		log:        cfg.Logger.With("svc", "edge"),
+		nc:         nc,
+		js:         js,
+		subj:       bus.NewSubjects(cfg.Prefix),
+		id:         cfg.ID,
+		mux:        http.NewServeMux(),
+		hub:        hub.New(nc, cfg.MaxDeliverBytes, min(DeliveryBatch, cfg.SendQueueLen/2)),
+		ready:      make(chan struct{}),
+		conns:      make(map[*conn]struct{}),
+		perIdent:   make(map[string]int),
+		httpRate:   newHTTPRateLimiter(cfg.PublishRate, cfg.PublishBurst, MaxHTTPRateCallers),
+		idents:     newIdentCache(MaxIdentityCache),
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.hub.Subscribed()) })
 	s.addr.Store("")

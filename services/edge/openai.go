@@ -202,12 +202,14 @@ func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) 
 	}
 	id := caller.id
 	var body oaChatRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.ReadLimit))
+	bodyLimit := s.openAIBodyLimit()
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, bodyLimit))
 	if err := dec.Decode(&body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeOAError(w, &apiError{status: http.StatusRequestEntityTooLarge, body: oaError{
-				Message: fmt.Sprintf("request body is larger than the limit of %d bytes", s.cfg.ReadLimit), Type: "invalid_request_error", Code: "request_too_large"}})
+				Message: fmt.Sprintf("request body is larger than the limit of %d bytes (nats.max_request_bytes %d, plus a quarter for the JSON of the OpenAI form); send fewer or smaller images or less text", bodyLimit, s.maxRequest),
+				Type:    "invalid_request_error", Code: "request_too_large"}})
 			return
 		}
 		writeOAError(w, badParam("", "request body is not a valid chat completion request: %v", err))
@@ -228,9 +230,9 @@ func (s *Service) handleChatCompletions(w http.ResponseWriter, r *http.Request) 
 		writeOAError(w, oaFromProtocol(protocol.Internal("cannot encode the request"), false))
 		return
 	}
-	if len(data) > bus.MaxEventBytes {
+	if len(data) > s.maxRequest {
 		writeOAError(w, &apiError{status: http.StatusRequestEntityTooLarge, body: oaError{
-			Message: fmt.Sprintf("the request is %d bytes as stored for chat (images base64-encoded), more than the limit of %d bytes; send fewer or smaller images or less text", len(data), bus.MaxEventBytes),
+			Message: fmt.Sprintf("the request is %d bytes as stored for chat (images base64-encoded), more than the limit of %d bytes (nats.max_request_bytes); send fewer or smaller images or less text", len(data), s.maxRequest),
 			Type:    "invalid_request_error", Code: "request_too_large"}})
 		return
 	}
@@ -553,4 +555,12 @@ func (a *oaAnswer) raw(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// openAIBodyLimit is the largest chat completion body read: the stored
+// request's limit plus a quarter (the OpenAI form's JSON may be larger
+// than the bus form of the same request), and never less than a WebSocket
+// message's (ReadLimit).
+func (s *Service) openAIBodyLimit() int64 {
+	return max(s.cfg.ReadLimit, int64(s.maxRequest)+int64(s.maxRequest)/4)
 }

@@ -550,13 +550,13 @@ func TestOpenAIHandler(t *testing.T) {
 	if oe := decodeOAError(t, resp); resp.StatusCode != 400 || oe.Type != "invalid_request_error" {
 		t.Fatalf("bad JSON: %d %+v", resp.StatusCode, oe)
 	}
-	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"`+strings.Repeat("x", int(DefaultReadLimit))+`"}]}`)
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"`+strings.Repeat("x", int(e.svc.openAIBodyLimit()))+`"}]}`)
 	if oe := decodeOAError(t, resp); resp.StatusCode != 413 || !strings.Contains(oe.Message, "limit") {
 		t.Fatalf("too big: %d %+v", resp.StatusCode, oe)
 	}
 	// Within the read limit, beyond what INBOUND stores: 413, not a
 	// failed store.
-	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"`+strings.Repeat("x", bus.MaxEventBytes+1)+`"}]}`)
+	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","messages":[{"role":"user","content":"`+strings.Repeat("x", e.svc.maxRequest+1)+`"}]}`)
 	if oe := decodeOAError(t, resp); resp.StatusCode != 413 || !strings.Contains(oe.Message, "as stored for chat") || oe.Code != "request_too_large" {
 		t.Fatalf("too big to store: %d %+v", resp.StatusCode, oe)
 	}
