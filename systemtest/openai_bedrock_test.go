@@ -25,12 +25,7 @@ import (
 // partial usage is recorded. It sets environment variables, so it does
 // not run in parallel.
 func TestBedrockThroughTheAPI(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	fakeAWSEnvironment(t)
 	fake := providertest.NewBedrock(providertest.Reply{
 		Chunks: []string{"from", " the", " backup"},
 		Usage:  &providertest.Usage{InputTokens: 11, OutputTokens: 3},
@@ -148,4 +143,17 @@ func TestBedrockThroughTheAPI(t *testing.T) {
 		`{"content":[{"toolResult":{"content":[{"text":"-3 C, snow"}],"toolUseId":"tooluse_1"}}],"role":"user"}]`; string(msgs) != want {
 		t.Fatalf("upstream messages\n got %s\nwant %s", msgs, want)
 	}
+}
+
+// fakeAWSEnvironment gives the AWS SDK static credentials and a region in
+// the environment, as in production, and keeps it from reading the
+// machine's files or instance metadata. It sets environment variables, so
+// a test that calls it does not run in parallel.
+func fakeAWSEnvironment(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 }

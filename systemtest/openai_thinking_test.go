@@ -27,12 +27,7 @@ import (
 // it, the upstream's refusal is a 400. It sets environment variables, so
 // it does not run in parallel.
 func TestBedrockThinkingWithTools(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	fakeAWSEnvironment(t)
 	fake := providertest.NewBedrock(providertest.Reply{Chunks: []string{"Sunny in Oslo."}, Usage: &providertest.Usage{InputTokens: 80, OutputTokens: 5}})
 	t.Cleanup(fake.Close)
 	dbURL := postgresSchema(t)

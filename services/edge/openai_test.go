@@ -377,13 +377,7 @@ func TestOpenAIHandler(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("status %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	var lines []string
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if l := sc.Text(); l != "" {
-			lines = append(lines, l)
-		}
-	}
+	lines := sseLines(resp)
 	if len(lines) != 6 || lines[5] != "data: [DONE]" || !strings.Contains(lines[0], `"delta":{"role":"assistant","content":""}`) ||
 		!strings.Contains(lines[1], `"content":"Hel"`) || !strings.Contains(lines[3], `"finish_reason":"length"`) ||
 		!strings.Contains(lines[4], `"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}`) {
@@ -392,13 +386,7 @@ func TestOpenAIHandler(t *testing.T) {
 
 	// Tool calls, streamed: OpenAI's tool_calls deltas, exact lines.
 	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","stream":true,"messages":[{"role":"user","content":"tools"}]}`)
-	lines = lines[:0]
-	sc = bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if l := sc.Text(); l != "" {
-			lines = append(lines, l)
-		}
-	}
+	lines = sseLines(resp)
 	wantDeltas := []string{
 		`{"role":"assistant","content":""}`,
 		`{"content":"Let me check."}`,
@@ -458,13 +446,7 @@ func TestOpenAIHandler(t *testing.T) {
 	// Reasoning, streamed as reasoning_content deltas before the content,
 	// and in message.reasoning_content when not streamed.
 	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","stream":true,"messages":[{"role":"user","content":"reason"}]}`)
-	lines = lines[:0]
-	sc = bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if l := sc.Text(); l != "" {
-			lines = append(lines, l)
-		}
-	}
+	lines = sseLines(resp)
 	wantDeltas = []string{`{"role":"assistant","content":""}`, `{"reasoning_content":"Let me think."}`, `{"reasoning_content":" 2+2."}`, `{"content":"4"}`, `{},"logprobs":null,"finish_reason":"stop"`}
 	if len(lines) != len(wantDeltas)+1 {
 		t.Fatalf("reasoning stream:\n%s", strings.Join(lines, "\n"))
@@ -483,13 +465,7 @@ func TestOpenAIHandler(t *testing.T) {
 	// Signed and redacted reasoning: each block whole in thinking_blocks
 	// once it ends (streamed: in the delta that ends it), to send back.
 	resp = e.postOA(PathChatCompletions, "alice", `{"model":"m","stream":true,"messages":[{"role":"user","content":"signed reason"}]}`)
-	lines = lines[:0]
-	sc = bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if l := sc.Text(); l != "" {
-			lines = append(lines, l)
-		}
-	}
+	lines = sseLines(resp)
 	wantDeltas = []string{
 		`{"role":"assistant","content":""}`,
 		`{"reasoning_content":"Let me"}`,
@@ -620,4 +596,17 @@ func TestOpenAIForbidden(t *testing.T) {
 	if st, _ := info.Info(ctx); st.State.Msgs != 0 {
 		t.Fatalf("%d messages reached INBOUND", st.State.Msgs)
 	}
+}
+
+// sseLines reads an SSE response to its end and returns its non-empty
+// lines.
+func sseLines(resp *http.Response) []string {
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }
