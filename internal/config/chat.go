@@ -128,7 +128,25 @@ type ChatModel struct {
 	// set reasoning_effort itself), a bedrock model refuses it (but none),
 	// and echo ignores it.
 	ReasoningEffort map[string]any `yaml:"reasoning_effort"`
+	// Vision says whether the model reads images. Absent means true; when
+	// false, a request holding an image is refused with a 400 naming the
+	// model rather than sent upstream, and the model is skipped as a
+	// fallback for one.
+	Vision *bool `yaml:"vision"`
+	// Tools says whether the model calls tools. Absent means true; when
+	// false, a request offering tools or holding tool calls or results is
+	// refused with a 400 naming the model, and the model is skipped as a
+	// fallback for one.
+	Tools *bool `yaml:"tools"`
 }
+
+// ReadsImages reports whether the model reads images: Vision, true when
+// absent.
+func (m ChatModel) ReadsImages() bool { return m.Vision == nil || *m.Vision }
+
+// CallsTools reports whether the model calls tools: Tools, true when
+// absent.
+func (m ChatModel) CallsTools() bool { return m.Tools == nil || *m.Tools }
 
 // ChatPrice is a model's price in USD per million tokens.
 type ChatPrice struct {

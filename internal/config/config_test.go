@@ -140,6 +140,47 @@ func TestReasoningEffortYAML(t *testing.T) {
 	}
 }
 
+// TestCapabilitiesYAML reads a model's vision and tools flags from the
+// configuration file: absent is true, and a value that is not a boolean
+// is an error naming the setting.
+func TestCapabilitiesYAML(t *testing.T) {
+	t.Parallel()
+	load := func(t *testing.T, yml string) (Config, error) {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "g.yaml")
+		if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(path, nil)
+	}
+	c, err := load(t, `chat:
+  models:
+    - {id: plain, provider: echo, max_tokens: 10}
+    - {id: text-only, provider: echo, max_tokens: 10, vision: false, tools: false}
+    - {id: explicit, provider: echo, max_tokens: 10, vision: true, tools: true}
+    - {id: blind, provider: echo, max_tokens: 10, vision: false}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]bool{"plain": {true, true}, "text-only": {false, false}, "explicit": {true, true}, "blind": {false, true}}
+	for _, m := range c.Chat.Models {
+		if got := [2]bool{m.ReadsImages(), m.CallsTools()}; got != want[m.ID] {
+			t.Errorf("%s: vision, tools %v, want %v", m.ID, got, want[m.ID])
+		}
+	}
+	if m := c.Chat.Models[0]; m.Vision != nil || m.Tools != nil {
+		t.Errorf("absent flags decoded as %v, %v; want nil", m.Vision, m.Tools)
+	}
+	if _, err := load(t, "chat:\n  models:\n    - {id: m, provider: echo, max_tokens: 10, vision: sometimes}\n"); err == nil ||
+		!strings.Contains(err.Error(), "chat.models.vision: cannot unmarshal !!str `sometimes` into bool") {
+		t.Errorf("vision: sometimes: %v", err)
+	}
+}
+
 func TestInboundStorage(t *testing.T) {
 	t.Parallel()
 	if s := Default().NATS.InboundStorage; s != "file" {

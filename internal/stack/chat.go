@@ -43,6 +43,7 @@ func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 			DefaultMaxTokens: m.DefaultMaxTokens, MaxTokens: m.MaxTokens, ContextWindow: m.ContextWindow,
 			Price:     chat.Price{InputPerMillion: m.Price.Input, OutputPerMillion: m.Price.Output, CachedInputPerMillion: m.Price.CachedInput},
 			Fallbacks: m.Fallbacks,
+			NoVision:  !m.ReadsImages(), NoTools: !m.CallsTools(),
 		}
 		if cm.DefaultMaxTokens == 0 {
 			cm.DefaultMaxTokens = min(cm.MaxTokens, chat.DefaultModels()[0].DefaultMaxTokens)

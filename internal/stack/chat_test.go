@@ -37,6 +37,22 @@ func TestChatConfigMapping(t *testing.T) {
 		t.Fatalf("mapped %+v", cc)
 	}
 
+	// vision and tools: absent is capable, false sets NoVision and NoTools.
+	if m.NoVision || m.NoTools {
+		t.Fatalf("flags absent: NoVision %v NoTools %v, want false", m.NoVision, m.NoTools)
+	}
+	no, yes := false, true
+	for _, tc := range []struct {
+		vision, tools     *bool
+		noVision, noTools bool
+	}{{&no, &no, true, true}, {&no, nil, true, false}, {nil, &no, false, true}, {&yes, &yes, false, false}} {
+		c.Models[0].Vision, c.Models[0].Tools = tc.vision, tc.tools
+		if got := ChatConfig(config.Default().NATS, c, slog.Default()).Models[0]; got.NoVision != tc.noVision || got.NoTools != tc.noTools {
+			t.Fatalf("vision %v tools %v: NoVision %v NoTools %v, want %v %v", tc.vision, tc.tools, got.NoVision, got.NoTools, tc.noVision, tc.noTools)
+		}
+	}
+	c.Models[0].Vision, c.Models[0].Tools = nil, nil
+
 	// A mapping may set reasoning_effort, request fields may not; chat's
 	// errors name the model and the effort.
 	c.Models[0].RequestFields = map[string]any{"reasoning_effort": "low"}

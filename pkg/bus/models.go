@@ -28,4 +28,16 @@ type ModelInfo struct {
 	OutputPerMillion      float64  `json:"outputPerMillion,omitempty"`
 	CachedInputPerMillion float64  `json:"cachedInputPerMillion,omitempty"`
 	Fallbacks             []string `json:"fallbacks,omitempty"`
+	// Capabilities says what the model can do besides text; nil from a
+	// chat that predates it, which means unknown.
+	Capabilities *ModelCapabilities `json:"capabilities,omitempty"`
+}
+
+// ModelCapabilities is what a model of the catalog can do besides reading
+// and writing text, as its configuration says.
+type ModelCapabilities struct {
+	// Vision is whether the model reads images.
+	Vision bool `json:"vision"`
+	// Tools is whether the model calls tools.
+	Tools bool `json:"tools"`
 }

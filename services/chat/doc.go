@@ -159,11 +159,14 @@
 // retried. Each provider allows at most [ProviderConfig.MaxConcurrent]
 // calls in flight per replica; further requests wait for a slot.
 //
-// A fallback that cannot serve the request is skipped: one whose provider
-// cannot produce the requested output format ([provider.SupportsOutput])
-// or read images from URLs ([provider.FetchesImages]), or that can take
-// the requested reasoning effort neither by a mapping of its own nor as
-// it is ([provider.TakesReasoningEffort]).
+// A fallback that cannot serve the request is skipped: one the catalog
+// says reads no images or calls no tools ([Model.NoVision],
+// [Model.NoTools]) when the request holds images or tools, one whose
+// provider cannot produce the requested output format
+// ([provider.SupportsOutput]) or read images from URLs
+// ([provider.FetchesImages]), or one that can take the requested reasoning
+// effort neither by a mapping of its own nor as it is
+// ([provider.TakesReasoningEffort]).
 //
 // # Reasoning effort
 //
@@ -184,8 +187,12 @@
 // JSON Schemas, that every toolUse of an assistant message is answered by a
 // toolResult in the next message and every toolResult answers one, images
 // in user messages only whose bytes are of their stated format (at most
-// [MaxImages]), and that the model's provider can produce the output
-// format and read image URLs. A model's tool call streams as a
+// [MaxImages]), that the model reads images and calls tools if the
+// request holds them (a model with [Model.NoVision] or [Model.NoTools] is
+// refused them with a validation error naming it, rather than sent a
+// request its server would refuse or silently answer without them), and
+// that the model's provider can produce the output format and read image
+// URLs. A model's tool call streams as a
 // contentBlockStart (toolUseId, name) and contentBlockDelta.delta.toolUse
 // input pieces, ends with a contentBlockStop per block and messageStop
 // tool_use, and is never cached; the cache key includes tools, tool blocks,
@@ -194,7 +201,8 @@
 // # Model catalog endpoint
 //
 // Every replica answers [bus.Subjects.ChatModels] (micro, queue group
-// [bus.QueueChat]) with the catalog; the edge's GET /v1/models reads it.
+// [bus.QueueChat]) with the catalog, each model's capabilities included
+// ([bus.ModelCapabilities]); the edge's GET /v1/models reads it.
 //
 // # Shutdown
 //

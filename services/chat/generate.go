@@ -35,9 +35,13 @@ func (s *Service) generate(ctx context.Context, j *job, emit func(provider.Delta
 		Provider: j.v.model.Provider, Kind: provider.KindRejected, Message: "no model of the chain can serve this request",
 	}}
 	tries := 0
-	out, urls := outputFormat(j.req), hasImageURL(j.req)
+	out, urls, need := outputFormat(j.req), hasImageURL(j.req), needsOf(j.req)
 	for _, m := range s.models.chain(j.v.model) {
 		up := s.upstreams[m.Provider]
+		if c := need.lacking(m); c != "" {
+			j.log.Info("fallback skipped: the catalog says it lacks a capability the request needs", "model", m.ID, "capability", c)
+			continue
+		}
 		if out != nil && !provider.SupportsOutput(up.p, out.Type) {
 			j.log.Info("fallback skipped: it cannot produce the output format", "model", m.ID, "type", out.Type)
 			continue

@@ -66,6 +66,16 @@ type Model struct {
 	// no other of [OpenAIReservedFields]). A Bedrock model is refused an
 	// effort it has no mapping for, except "none". Echo takes none.
 	ReasoningEffort map[string]json.RawMessage
+	// NoVision says the model does not read images: a request holding an
+	// image block is refused naming the model, and as a fallback the model
+	// is skipped for such a request. The zero value reads images (echo
+	// ignores them).
+	NoVision bool
+	// NoTools says the model does not call tools: a request offering tools
+	// (toolConfig) or holding toolUse or toolResult blocks is refused
+	// naming the model, and as a fallback the model is skipped for such a
+	// request. The zero value calls tools (echo takes them and calls none).
+	NoTools bool
 }
 
 // OpenAIReservedFields are the request fields Gatehouse sets itself in an

@@ -118,6 +118,7 @@ func (s *Service) serveModels() (micro.Service, error) {
 			OutputPerMillion:      m.Price.OutputPerMillion,
 			CachedInputPerMillion: m.Price.CachedInputPerMillion,
 			Fallbacks:             m.Fallbacks,
+			Capabilities:          &bus.ModelCapabilities{Vision: !m.NoVision, Tools: !m.NoTools},
 		})
 	}
 	svc, err := micro.AddService(s.nc, micro.Config{

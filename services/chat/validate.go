@@ -84,6 +84,15 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 			size += len(b.Text)
 		}
 	}
+	// What the catalog says the model cannot do is checked before the
+	// tools, so that a request with tool blocks to a model that calls no
+	// tools is told so rather than asked for the tools again. An unknown
+	// model is refused below.
+	if m, ok := s.models.lookup(req.ModelID); ok {
+		if rerr := validateCapabilities(needsOf(req), m); rerr != nil {
+			return validated{}, rerr
+		}
+	}
 	toolBytes, rerr := validateTools(req.ToolConfig, req.HasToolBlocks())
 	if rerr != nil {
 		return validated{}, rerr

@@ -165,7 +165,7 @@ func (s *Service) handleModels(w http.ResponseWriter, r *http.Request) {
 		Data   []oaModel `json:"data"`
 	}{Object: "list", Data: make([]oaModel, 0, len(resp.Models))}
 	for _, m := range resp.Models {
-		list.Data = append(list.Data, oaModel{ID: m.ID, Object: "model", OwnedBy: m.Provider})
+		list.Data = append(list.Data, newOAModel(m))
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -179,7 +179,7 @@ func (s *Service) handleModel(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("model")
 	for _, m := range resp.Models {
 		if m.ID == name || slices.Contains(m.Aliases, name) {
-			writeJSON(w, http.StatusOK, oaModel{ID: m.ID, Object: "model", OwnedBy: m.Provider})
+			writeJSON(w, http.StatusOK, newOAModel(m))
 			return
 		}
 	}

@@ -494,10 +494,28 @@ type oaCompletion struct {
 	Usage   oaUsage    `json:"usage"`
 }
 
-// oaModel is one entry of GET /v1/models.
+// oaModel is one entry of GET /v1/models. Capabilities is Gatehouse's
+// addition (OpenAI's model object has no such field), left out when chat
+// does not say.
 type oaModel struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Created int64  `json:"created"`
-	OwnedBy string `json:"owned_by"`
+	ID           string          `json:"id"`
+	Object       string          `json:"object"`
+	Created      int64           `json:"created"`
+	OwnedBy      string          `json:"owned_by"`
+	Capabilities *oaCapabilities `json:"capabilities,omitempty"`
+}
+
+// oaCapabilities says what a model can do besides text.
+type oaCapabilities struct {
+	Vision bool `json:"vision"`
+	Tools  bool `json:"tools"`
+}
+
+// newOAModel is the GET /v1/models entry of a model of chat's catalog.
+func newOAModel(m bus.ModelInfo) oaModel {
+	om := oaModel{ID: m.ID, Object: "model", OwnedBy: m.Provider}
+	if c := m.Capabilities; c != nil {
+		om.Capabilities = &oaCapabilities{Vision: c.Vision, Tools: c.Tools}
+	}
+	return om
 }
