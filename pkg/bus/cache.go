@@ -50,10 +50,14 @@ type CacheEntry struct {
 // CacheKey returns the exact-match cache key: a hex SHA-256 of the scope
 // (e.g. "user:acme/alice"), the model, the normalised messages, the
 // generation parameters, the tools offered, the output format, the
-// reasoning effort, a hash of each image and of each reasoning block sent
-// back. Conversation ids are not part of it. The key of a text-only
-// request without tools, output format or reasoning effort is the same as
-// before those existed, so stored and imported answers stay valid.
+// reasoning effort, the OpenAI parameters that change the answer
+// (logit_bias, verbosity), a hash of each image and of each reasoning
+// block sent back. Conversation ids are not part of it, nor the OpenAI
+// hints (user, safety_identifier, prompt_cache_key, service_tier), which
+// ask nothing of the answer: the scope already keeps one caller's answers
+// from another. The key of a text-only request without tools, output
+// format, reasoning effort or OpenAI parameters is the same as before
+// those existed, so stored and imported answers stay valid.
 func CacheKey(scope, modelID string, req ChatRequest) string {
 	type toolBlocks struct {
 		Message int               `json:"i"`
@@ -76,8 +80,15 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 		Output   *OutputConfig    `json:"o,omitempty"`
 		Blocks   []toolBlocks     `json:"b,omitempty"`
 		Effort   string           `json:"e,omitempty"`
+		// LogitBias is encoded with its keys sorted, so their order in
+		// the request does not matter.
+		LogitBias map[string]float64 `json:"l,omitempty"`
+		Verbosity string             `json:"v,omitempty"`
 	}
 	n := norm{Scope: scope, Model: modelID, Params: req.InferenceConfig, Tools: req.ToolConfig, Output: req.OutputConfig, Effort: req.ReasoningEffort}
+	if p := req.OpenAIParams; p != nil {
+		n.LogitBias, n.Verbosity = p.LogitBias, p.Verbosity
+	}
 	for _, b := range req.System {
 		n.System = append(n.System, strings.TrimSpace(b.Text))
 	}

@@ -9,8 +9,10 @@ import (
 // TestCacheKeyStable pins the key of a text-only request without tools to
 // the value the code before tools, images and output formats computed:
 // stored and imported answers must stay reachable. Tools, a tool block, an
-// image, a reasoning block, an output format or a reasoning effort each
-// give another key, and so does each effort.
+// image, a reasoning block, an output format, a reasoning effort, a logit
+// bias or a verbosity each give another key, and so does each effort and
+// each verbosity. The OpenAI hints (user, safety_identifier,
+// prompt_cache_key, service_tier) give the plain key.
 func TestCacheKeyStable(t *testing.T) {
 	t.Parallel()
 	temp := 0.5
@@ -52,6 +54,18 @@ func TestCacheKeyStable(t *testing.T) {
 	for _, e := range bus.ReasoningEfforts {
 		variants["effort "+e] = func(r *bus.ChatRequest) { r.ReasoningEffort = e }
 	}
+	for _, v := range bus.Verbosities {
+		variants["verbosity "+v] = func(r *bus.ChatRequest) { r.OpenAIParams = &bus.OpenAIParams{Verbosity: v} }
+	}
+	variants["logit bias"] = func(r *bus.ChatRequest) {
+		r.OpenAIParams = &bus.OpenAIParams{LogitBias: map[string]float64{"50256": -100}}
+	}
+	variants["logit bias, other value"] = func(r *bus.ChatRequest) {
+		r.OpenAIParams = &bus.OpenAIParams{LogitBias: map[string]float64{"50256": 100}}
+	}
+	variants["logit bias and verbosity"] = func(r *bus.ChatRequest) {
+		r.OpenAIParams = &bus.OpenAIParams{LogitBias: map[string]float64{"50256": -100}, Verbosity: "low", User: "u"}
+	}
 	seen := map[string]string{want: "plain"}
 	for name, mod := range variants {
 		r := req
@@ -63,5 +77,29 @@ func TestCacheKeyStable(t *testing.T) {
 			t.Fatalf("%s has the key of %s", name, other)
 		}
 		seen[k] = name
+	}
+}
+
+// TestCacheKeyOpenAIHints: the OpenAI hints leave the key as it is, alone
+// or with a logit bias (whose keys' order does not matter either).
+func TestCacheKeyOpenAIHints(t *testing.T) {
+	t.Parallel()
+	msgs := []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "hello"}}}}
+	hints := bus.OpenAIParams{User: "end-user-1", SafetyIdentifier: "h4sh", PromptCacheKey: "prefix-7", ServiceTier: "flex"}
+	for _, tc := range []struct {
+		name  string
+		plain *bus.OpenAIParams
+		with  *bus.OpenAIParams
+	}{
+		{"hints alone", nil, &hints},
+		{"empty params", nil, &bus.OpenAIParams{LogitBias: map[string]float64{}}},
+		{"hints beside a logit bias", &bus.OpenAIParams{LogitBias: map[string]float64{"1": 5, "2": -5}},
+			&bus.OpenAIParams{LogitBias: map[string]float64{"2": -5, "1": 5}, User: "other-user", ServiceTier: "priority"}},
+	} {
+		a := bus.CacheKey("user:acme/alice", "m", bus.ChatRequest{ModelID: "m", Messages: msgs, OpenAIParams: tc.plain})
+		b := bus.CacheKey("user:acme/alice", "m", bus.ChatRequest{ModelID: "m", Messages: msgs, OpenAIParams: tc.with})
+		if a != b {
+			t.Errorf("%s: key %s, want %s", tc.name, b, a)
+		}
 	}
 }

@@ -29,6 +29,13 @@ type ChatRequest struct {
 	// the model's configuration maps it to, and refuses it for a model
 	// that can honour it neither way.
 	ReasoningEffort string `json:"reasoningEffort,omitempty"`
+	// OpenAIParams carries OpenAI chat completion parameters that Converse
+	// has no field for (not a Converse field; Gatehouse's): logit_bias and
+	// verbosity, which change the answer, and the hints user,
+	// safety_identifier, prompt_cache_key and service_tier. Chat passes
+	// them on to OpenAI-compatible servers as they are; see
+	// [OpenAIParams] for the rules and limits. Nil sets none.
+	OpenAIParams *OpenAIParams `json:"openaiParams,omitempty"`
 	// Stop, when set, is the request id of a generation to stop.
 	Stop string `json:"stop,omitempty"`
 }

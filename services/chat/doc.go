@@ -166,7 +166,20 @@
 // ([provider.SupportsOutput]) or read images from URLs
 // ([provider.FetchesImages]), or one that can take the requested reasoning
 // effort neither by a mapping of its own nor as it is
-// ([provider.TakesReasoningEffort]).
+// ([provider.TakesReasoningEffort]), or one whose provider cannot take the
+// request's logit_bias or verbosity ([provider.TakesOpenAIParam]).
+//
+// # OpenAI parameters
+//
+// A request's openaiParams ([bus.OpenAIParams]) go to OpenAI-compatible
+// servers as they are. logitBias and verbosity change the answer: a model
+// whose provider has no such parameter (Bedrock) is refused a request
+// setting them with a validation error naming the model and the
+// parameter; echo ignores them; the cache key includes them. The hints
+// user, safetyIdentifier, promptCacheKey and serviceTier are never
+// refused: Bedrock and echo do not get them, and they are not part of the
+// cache key. A model's RequestFields may set none of them
+// ([OpenAIReservedFields]).
 //
 // # Reasoning effort
 //

@@ -54,6 +54,10 @@ func (s *Service) generate(ctx context.Context, j *job, emit func(provider.Delta
 			j.log.Info("fallback skipped: it cannot take the reasoning effort", "model", m.ID, "effort", j.req.ReasoningEffort)
 			continue
 		}
+		if p := s.refusedOpenAIParam(m, j.req.OpenAIParams); p != "" {
+			j.log.Info("fallback skipped: it cannot take an OpenAI parameter of the request", "model", m.ID, "param", p)
+			continue
+		}
 		call := s.newCall(j, m)
 		backoff := s.cfg.RetryBackoff
 		for attempt := 1; attempt <= s.cfg.RetryAttempts; attempt++ {
@@ -150,6 +154,9 @@ func (s *Service) newCall(j *job, m *Model) *provider.Call {
 	}
 	call.Tools = j.req.ToolConfig
 	call.Output = outputFormat(j.req)
+	if p := j.req.OpenAIParams; !p.IsZero() {
+		call.OpenAI = p
+	}
 	if g := m.Guardrail; g != nil {
 		call.Guardrail = &provider.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace, StreamProcessingMode: g.StreamProcessingMode}
 	}

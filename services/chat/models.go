@@ -85,6 +85,8 @@ var OpenAIReservedFields = []string{
 	"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed",
 	"presence_penalty", "frequency_penalty", "tools", "tool_choice", "parallel_tool_calls", "response_format",
 	"stream", "stream_options", "reasoning_effort",
+	// A request's openaiParams.
+	"logit_bias", "verbosity", "user", "safety_identifier", "prompt_cache_key", "service_tier",
 }
 
 // checkRequestFields validates a model's RequestFields for its provider

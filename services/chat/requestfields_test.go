@@ -56,6 +56,8 @@ func TestModelRequestFields(t *testing.T) {
 		want   string
 	}{
 		{"reserved", 0, `{"stream":false}`, `Models[0].RequestFields sets "stream", which Gatehouse sets itself`},
+		{"reserved: a request's openaiParams", 0, `{"service_tier":"flex"}`, `Models[0].RequestFields sets "service_tier", which Gatehouse sets itself`},
+		{"reserved: logit_bias", 0, `{"logit_bias":{"1":5}}`, `Models[0].RequestFields sets "logit_bias", which Gatehouse sets itself`},
 		{"echo", 1, `{"top_k":1}`, "Models[1].RequestFields is set, but echo takes no request fields"},
 		{"not an object", 0, `[1,2]`, "Models[0].RequestFields must be a JSON object"},
 	} {

@@ -44,6 +44,9 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if e := req.ReasoningEffort; e != "" && !bus.ValidReasoningEffort(e) {
 		return validated{}, invalid("reasoningEffort %q is not supported; use %s", e, strings.Join(bus.ReasoningEfforts, ", "))
 	}
+	if rerr := checkOpenAIParams(req.OpenAIParams); rerr != nil {
+		return validated{}, rerr
+	}
 	if len(req.Messages) == 0 {
 		return validated{}, invalid("messages is empty: at least one message is required")
 	}
@@ -119,6 +122,9 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 		return validated{}, invalid("model %s (provider %s) does not take images by URL: send each image's bytes inline (a data: URL)", model.ID, model.Provider)
 	}
 	if rerr := s.validateEffort(req.ReasoningEffort, model); rerr != nil {
+		return validated{}, rerr
+	}
+	if rerr := s.validateOpenAIParams(req.OpenAIParams, model); rerr != nil {
 		return validated{}, rerr
 	}
 	outBytes, rerr := s.validateOutput(req.OutputConfig, model)

@@ -50,14 +50,17 @@ func FuzzClientInput(f *testing.F) {
 // FuzzOpenAIRequest feeds chat completion bodies to the OpenAI
 // translation: it either refuses with a 400 naming a parameter, or gives a
 // request that survives the bus's encoding, has a user message, whose
-// tool inputs and schemas are JSON objects and whose reasoning effort is
-// none or an accepted one.
+// tool inputs and schemas are JSON objects, whose reasoning effort is
+// none or an accepted one and whose OpenAI parameters, if any, are set
+// and valid.
 func FuzzOpenAIRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"r"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"f"}}}`))
 	f.Add([]byte(`{"model":"m","messages":[{"role":"system","content":[{"type":"text","text":"s"}]},{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"g"}}],"tool_choice":"required","response_format":{"type":"text"},"stop":["a"]}`))
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"a","thinking_blocks":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"redacted_thinking","data":"AAH6"}]},{"role":"user","content":"y"}]}`))
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"low"}`))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"50256":-100,"1734":2.5},"verbosity":"low","user":"u","safety_identifier":"s","prompt_cache_key":"k","service_tier":"flex","store":true,"metadata":{"a":"b"}}`))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"007":1e2,"":0,"9":null}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var r oaChatRequest
 		if json.Unmarshal(data, &r) != nil {
@@ -80,6 +83,9 @@ func FuzzOpenAIRequest(f *testing.F) {
 		}
 		if e := out.ReasoningEffort; e != "" && !bus.ValidReasoningEffort(e) {
 			t.Fatalf("accepted reasoning effort %q", e)
+		}
+		if p := back.OpenAIParams; p != nil && (p.IsZero() || p.Validate() != nil) {
+			t.Fatalf("accepted OpenAI parameters %+v: %v", p, p.Validate())
 		}
 		if tc := out.ToolConfig; tc != nil {
 			for _, tool := range tc.Tools {

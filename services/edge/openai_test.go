@@ -107,6 +107,19 @@ func TestOpenAITranslate(t *testing.T) {
 			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}}, ReasoningEffort: "xhigh"}},
 		{"reasoning effort null", `{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":null}`,
 			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}}}},
+		{"logit bias and verbosity", `{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"50256":-100,"1734":2.5,"0":100},"verbosity":"low"}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
+				OpenAIParams: &bus.OpenAIParams{LogitBias: map[string]float64{"50256": -100, "1734": 2.5, "0": 100}, Verbosity: "low"}}},
+		{"hints", `{"model":"m","messages":[{"role":"user","content":"x"}],"user":"end-user-7","safety_identifier":"h4sh","prompt_cache_key":"prefix-7","service_tier":"flex"}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
+				OpenAIParams: &bus.OpenAIParams{User: "end-user-7", SafetyIdentifier: "h4sh", PromptCacheKey: "prefix-7", ServiceTier: "flex"}}},
+		{"each verbosity and service tier", `{"model":"m","messages":[{"role":"user","content":"x"}],"verbosity":"high","service_tier":"priority"}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}},
+				OpenAIParams: &bus.OpenAIParams{Verbosity: "high", ServiceTier: "priority"}}},
+		{"empty and null OpenAI parameters set none", `{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{},"verbosity":null,"user":"","service_tier":null}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}}}},
+		{"store and metadata are not passed on", `{"model":"m","messages":[{"role":"user","content":"x"}],"store":true,"metadata":{"team":"a"},"logit_bias":null}`,
+			bus.ChatRequest{ModelID: "m", Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}}}},
 	}
 	for _, tc := range ok {
 		var r oaChatRequest
@@ -178,6 +191,21 @@ func TestOpenAITranslate(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"stop":5}`, "stop"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"extreme"}`, "reasoning_effort"},
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"High"}`, "reasoning_effort"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":[1]}`, "logit_bias"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":"50256:-100"}`, "logit_bias"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"hello":1}}`, `logit_bias["hello"]`},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"-5":1}}`, `logit_bias["-5"]`},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"123":101}}`, `logit_bias["123"]`},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"123":-100.5}}`, `logit_bias["123"]`},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"123":"5"}}`, `logit_bias["123"]`},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"123":null}}`, `logit_bias["123"]`},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":` + manyLogitBias(bus.MaxLogitBiasEntries+1) + `}`, "logit_bias"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"verbosity":"terse"}`, "verbosity"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"verbosity":"Low"}`, "verbosity"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"service_tier":"turbo"}`, "service_tier"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"user":"` + strings.Repeat("u", bus.MaxOpenAIUserBytes+1) + `"}`, "user"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"safety_identifier":"` + strings.Repeat("s", bus.MaxOpenAIUserBytes+1) + `"}`, "safety_identifier"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"prompt_cache_key":"` + strings.Repeat("k", bus.MaxPromptCacheKeyBytes+1) + `"}`, "prompt_cache_key"},
 	}
 	for _, tc := range bad {
 		var r oaChatRequest
@@ -189,6 +217,34 @@ func TestOpenAITranslate(t *testing.T) {
 			t.Errorf("%s: got %+v, want 400 naming %s", tc.body, aerr, tc.param)
 		}
 	}
+	// A logit_bias at the limits passes; the refusals of the OpenAI
+	// parameters say what is accepted.
+	var full oaChatRequest
+	if err := json.Unmarshal([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":`+manyLogitBias(bus.MaxLogitBiasEntries)+`,"user":"`+
+		strings.Repeat("u", bus.MaxOpenAIUserBytes)+`","prompt_cache_key":"`+strings.Repeat("k", bus.MaxPromptCacheKeyBytes)+`"}`), &full); err != nil {
+		t.Fatal(err)
+	}
+	if got, aerr := full.toChatRequest(); aerr != nil || len(got.OpenAIParams.LogitBias) != bus.MaxLogitBiasEntries {
+		t.Errorf("logit_bias of %d entries: %+v", bus.MaxLogitBiasEntries, aerr)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`"logit_bias":{"123":101}`, `logit_bias["123"] is 101; it must be within -100..100`},
+		{`"logit_bias":{"123":"5"}`, `logit_bias["123"] must be a number within -100..100`},
+		{`"logit_bias":{"x1":5}`, `logit_bias["x1"] is not a token id: keys are decimal token ids, e.g. "50256"`},
+		{`"logit_bias":[1]`, `logit_bias must be an object of token ids to numbers`},
+		{`"logit_bias":` + manyLogitBias(301), `logit_bias has 301 entries, more than the limit of 300`},
+		{`"verbosity":"terse"`, `verbosity "terse" is not supported; use low, medium, high`},
+		{`"service_tier":"turbo"`, `service_tier "turbo" is not supported; use auto, default, flex, scale, priority, fast`},
+		{`"user":"` + strings.Repeat("u", 300) + `"`, `user is 300 bytes, more than the limit of 256`},
+	} {
+		var r oaChatRequest
+		if err := json.Unmarshal([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],`+tc.body+`}`), &r); err != nil {
+			t.Fatal(err)
+		}
+		if _, aerr := r.toChatRequest(); aerr == nil || !strings.HasPrefix(aerr.body.Message, tc.want) {
+			t.Errorf("%s: %+v, want %q", tc.body, aerr, tc.want)
+		}
+	}
 	// The refusal of a reasoning effort lists the accepted ones.
 	r := oaChatRequest{Model: "m", Messages: []oaInMessage{{Role: "user", Content: json.RawMessage(`"x"`)}}, ReasoningEffort: "extreme"}
 	if _, aerr := r.toChatRequest(); aerr == nil || aerr.body.Message != `reasoning_effort "extreme" is not supported; use none, minimal, low, medium, high, xhigh, max` {
@@ -197,6 +253,15 @@ func TestOpenAITranslate(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// manyLogitBias is a logit_bias object of n entries.
+func manyLogitBias(n int) string {
+	entries := make([]string, n)
+	for i := range entries {
+		entries[i] = fmt.Sprintf(`"%d":1`, i)
+	}
+	return "{" + strings.Join(entries, ",") + "}"
+}
 
 func TestOpenAIErrorMapping(t *testing.T) {
 	t.Parallel()

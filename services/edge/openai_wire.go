@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
@@ -22,22 +24,21 @@ const (
 // servers commonly do, except those listed in [unsupportedParams], whose
 // answer would silently differ from what the caller asked for.
 type oaChatRequest struct {
-	Model               string            `json:"model"`
-	Messages            []oaInMessage     `json:"messages"`
-	MaxTokens           *int              `json:"max_tokens"`
-	MaxCompletionTokens *int              `json:"max_completion_tokens"`
-	Temperature         *float64          `json:"temperature"`
-	TopP                *float64          `json:"top_p"`
-	Stop                json.RawMessage   `json:"stop"`
-	Seed                *int64            `json:"seed"`
-	PresencePenalty     *float64          `json:"presence_penalty"`
-	FrequencyPenalty    *float64          `json:"frequency_penalty"`
-	N                   *int              `json:"n"`
-	Stream              bool              `json:"stream"`
-	StreamOptions       *oaStreamOptions  `json:"stream_options"`
-	Metadata            map[string]string `json:"metadata"`
-	Tools               []oaTool          `json:"tools"`
-	ToolChoice          json.RawMessage   `json:"tool_choice"`
+	Model               string           `json:"model"`
+	Messages            []oaInMessage    `json:"messages"`
+	MaxTokens           *int             `json:"max_tokens"`
+	MaxCompletionTokens *int             `json:"max_completion_tokens"`
+	Temperature         *float64         `json:"temperature"`
+	TopP                *float64         `json:"top_p"`
+	Stop                json.RawMessage  `json:"stop"`
+	Seed                *int64           `json:"seed"`
+	PresencePenalty     *float64         `json:"presence_penalty"`
+	FrequencyPenalty    *float64         `json:"frequency_penalty"`
+	N                   *int             `json:"n"`
+	Stream              bool             `json:"stream"`
+	StreamOptions       *oaStreamOptions `json:"stream_options"`
+	Tools               []oaTool         `json:"tools"`
+	ToolChoice          json.RawMessage  `json:"tool_choice"`
 	// ParallelToolCalls goes with the tools (see
 	// bus.ToolConfig.ParallelToolCalls); without tools it is ignored.
 	ParallelToolCalls *bool `json:"parallel_tool_calls"`
@@ -46,6 +47,22 @@ type oaChatRequest struct {
 	// ReasoningEffort is one of bus.ReasoningEfforts; "" (absent or
 	// null) leaves the model's default.
 	ReasoningEffort string `json:"reasoning_effort"`
+
+	// LogitBias, Verbosity and the hints User, SafetyIdentifier,
+	// PromptCacheKey and ServiceTier become the bus's
+	// [bus.OpenAIParams], checked by its Validate. LogitBias is kept raw
+	// to name a bad entry (see toOpenAIParams).
+	LogitBias        json.RawMessage `json:"logit_bias"`
+	Verbosity        string          `json:"verbosity"`
+	User             string          `json:"user"`
+	SafetyIdentifier string          `json:"safety_identifier"`
+	PromptCacheKey   string          `json:"prompt_cache_key"`
+	ServiceTier      string          `json:"service_tier"`
+	// Metadata and store (not decoded) are accepted and never passed on:
+	// with store: true OpenAI keeps the conversation (and metadata tags
+	// it) for its dashboard, evals and distillation, which a gateway must
+	// not ask for its callers.
+	Metadata map[string]string `json:"metadata"`
 
 	// Parameters refused when set (see unsupportedParams).
 	Logprobs     *bool           `json:"logprobs"`
@@ -171,6 +188,9 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 		return out, badParam("reasoning_effort", "reasoning_effort %q is not supported; use %s", r.ReasoningEffort, strings.Join(bus.ReasoningEfforts, ", "))
 	}
 	out.ReasoningEffort = r.ReasoningEffort
+	if out.OpenAIParams, aerr = r.toOpenAIParams(); aerr != nil {
+		return out, aerr
+	}
 	add := func(role string, blocks []bus.ContentBlock) {
 		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
 			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
@@ -263,6 +283,38 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 		out.InferenceConfig = ic
 	}
 	return out, nil
+}
+
+// toOpenAIParams gathers logit_bias, verbosity and the hints into the
+// bus's OpenAIParams (nil when none is set) and checks them, naming the
+// parameter or the logit_bias entry at fault.
+func (r *oaChatRequest) toOpenAIParams() (*bus.OpenAIParams, *apiError) {
+	p := &bus.OpenAIParams{Verbosity: r.Verbosity, User: r.User, SafetyIdentifier: r.SafetyIdentifier, PromptCacheKey: r.PromptCacheKey, ServiceTier: r.ServiceTier}
+	if raw := bytes.TrimSpace(r.LogitBias); len(raw) > 0 && string(raw) != "null" {
+		var entries map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &entries); err != nil || entries == nil {
+			return nil, badParam(bus.ParamLogitBias, "logit_bias must be an object of token ids to numbers, e.g. {\"50256\": -100}")
+		}
+		if n := len(entries); n > bus.MaxLogitBiasEntries {
+			return nil, badParam(bus.ParamLogitBias, "logit_bias has %d entries, more than the limit of %d", n, bus.MaxLogitBiasEntries)
+		}
+		p.LogitBias = make(map[string]float64, len(entries))
+		for _, k := range slices.Sorted(maps.Keys(entries)) {
+			var f float64
+			if v := bytes.TrimSpace(entries[k]); string(v) == "null" || json.Unmarshal(v, &f) != nil {
+				name := fmt.Sprintf("%s[%q]", bus.ParamLogitBias, k)
+				return nil, badParam(name, "%s must be a number within -%d..%d", name, bus.MaxLogitBias, bus.MaxLogitBias)
+			}
+			p.LogitBias[k] = f
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return nil, badParam(err.Param(err.Field), "%s", err.Error())
+	}
+	if p.IsZero() {
+		return nil, nil
+	}
+	return p, nil
 }
 
 // toOutputConfig translates response_format: text is no output config,

@@ -153,8 +153,16 @@ type oaRequest struct {
 	// ReasoningEffort is the call's effort, unless the model's
 	// configuration maps it to request fields.
 	ReasoningEffort string `json:"reasoning_effort,omitempty"`
-	Stream          bool   `json:"stream"`
-	StreamOptions   struct {
+	// LogitBias, Verbosity, User, SafetyIdentifier, PromptCacheKey and
+	// ServiceTier are the call's [bus.OpenAIParams], as sent.
+	LogitBias        map[string]float64 `json:"logit_bias,omitempty"`
+	Verbosity        string             `json:"verbosity,omitempty"`
+	User             string             `json:"user,omitempty"`
+	SafetyIdentifier string             `json:"safety_identifier,omitempty"`
+	PromptCacheKey   string             `json:"prompt_cache_key,omitempty"`
+	ServiceTier      string             `json:"service_tier,omitempty"`
+	Stream           bool               `json:"stream"`
+	StreamOptions    struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 }
@@ -277,6 +285,10 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 	req.ResponseFormat = oaOutput(call.Output)
 	if !call.ReasoningMapped {
 		req.ReasoningEffort = call.ReasoningEffort
+	}
+	if p := call.OpenAI; p != nil {
+		req.LogitBias, req.Verbosity = p.LogitBias, p.Verbosity
+		req.User, req.SafetyIdentifier, req.PromptCacheKey, req.ServiceTier = p.User, p.SafetyIdentifier, p.PromptCacheKey, p.ServiceTier
 	}
 	// One message per system block and message, more with tool results.
 	if n := len(call.System) + len(call.Messages); n > 0 {

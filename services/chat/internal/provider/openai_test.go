@@ -632,6 +632,45 @@ func TestOpenAIReasoningEffort(t *testing.T) {
 	}
 }
 
+// TestOpenAIParams: each OpenAI parameter of a call is sent under
+// OpenAI's name as it came, and a call without them (nil, or empty)
+// sends none.
+func TestOpenAIParams(t *testing.T) {
+	t.Parallel()
+	msgs := []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "x"}}}}
+	const plain = `{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"stream":true,"stream_options":{"include_usage":true}}`
+	for _, tc := range []struct {
+		name string
+		p    *bus.OpenAIParams
+		want string
+	}{
+		{"none", nil, plain},
+		{"empty", &bus.OpenAIParams{LogitBias: map[string]float64{}}, plain},
+		{"all", &bus.OpenAIParams{LogitBias: map[string]float64{"50256": -100, "1734": 2.5}, Verbosity: "low", User: "user-1",
+			SafetyIdentifier: "h4sh", PromptCacheKey: "prefix-7", ServiceTier: "flex"},
+			`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"logit_bias":{"1734":2.5,"50256":-100},"verbosity":"low",` +
+				`"user":"user-1","safety_identifier":"h4sh","prompt_cache_key":"prefix-7","service_tier":"flex","stream":true,"stream_options":{"include_usage":true}}`},
+		{"one hint", &bus.OpenAIParams{ServiceTier: "priority"},
+			`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"service_tier":"priority","stream":true,"stream_options":{"include_usage":true}}`},
+	} {
+		got, err := (&OpenAI{}).body(&Call{Model: "m", MaxTokens: 1, Messages: msgs, OpenAI: tc.p})
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: body\n got %s, %v\nwant %s", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// TestTakesOpenAIParam: OpenAI-compatible servers and echo take
+// logit_bias and verbosity, Bedrock neither.
+func TestTakesOpenAIParam(t *testing.T) {
+	t.Parallel()
+	for _, param := range []string{bus.ParamLogitBias, bus.ParamVerbosity} {
+		if !TakesOpenAIParam(&OpenAI{}, param) || !TakesOpenAIParam(&Echo{}, param) || TakesOpenAIParam(&Bedrock{}, param) {
+			t.Errorf("%s: openai %t, echo %t, bedrock %t", param, TakesOpenAIParam(&OpenAI{}, param), TakesOpenAIParam(&Echo{}, param), TakesOpenAIParam(&Bedrock{}, param))
+		}
+	}
+}
+
 func TestWithFields(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ body, extra, want string }{

@@ -53,6 +53,20 @@ func TakesReasoningEffort(p Provider, effort string) bool {
 	return effort == bus.ReasoningEffortNone
 }
 
+// TakesOpenAIParam reports whether p honours the OpenAI parameter param
+// that changes the answer (bus.ParamLogitBias, bus.ParamVerbosity):
+// OpenAI-compatible servers get it as sent, echo ignores it (as it does a
+// reasoning effort), Bedrock has no such parameter. The hints (user,
+// safety_identifier, prompt_cache_key, service_tier) ask nothing of the
+// answer and need no such check.
+func TakesOpenAIParam(p Provider, param string) bool {
+	switch p.(type) {
+	case *OpenAI, *Echo:
+		return true
+	}
+	return false
+}
+
 // oaResponseFormat is OpenAI's response_format.
 type oaResponseFormat struct {
 	Type       string        `json:"type"`

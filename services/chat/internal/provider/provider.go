@@ -65,6 +65,11 @@ type Call struct {
 	// parameter, takes only "none", which asks for nothing (chat sends
 	// providers only what [TakesReasoningEffort] accepts).
 	ReasoningMapped bool
+	// OpenAI, when set, holds OpenAI parameters without a Converse
+	// equivalent, which OpenAI-compatible servers get as they are. Echo
+	// and Bedrock ignore them (chat sends providers logit_bias and
+	// verbosity only where [TakesOpenAIParam] says so).
+	OpenAI *bus.OpenAIParams
 	// Guardrail, when set, is applied by providers that support it
 	// (Bedrock).
 	Guardrail *Guardrail
