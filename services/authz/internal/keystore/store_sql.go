@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-ai/gatehouse/pkg/sqlitewal"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 )
@@ -86,7 +87,9 @@ func Open(ctx context.Context, databaseURL, sqlitePath string) (Store, error) {
 		db.SetMaxOpenConns(1) // one writer; key look-ups are cached above
 		s = &sqlStore{db: db, dialect: dialectSQLite}
 	}
-	if err := s.db.PingContext(ctx); err != nil {
+	// The first SQLite connection may find the meter switching the shared
+	// file to WAL: sqlitewal.Ping waits that out.
+	if err := sqlitewal.Ping(ctx, s.db, SQLiteBusyTimeout); err != nil {
 		_ = s.db.Close()
 		return nil, fmt.Errorf("keystore: connect: %w", err)
 	}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
-	"modernc.org/sqlite" // also registers the "sqlite" driver
-	sqlite3 "modernc.org/sqlite/lib"
+	"github.com/gatehouse-ai/gatehouse/pkg/sqlitewal"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
 var _ Store = (*sqliteStore)(nil)
@@ -78,7 +78,7 @@ func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	// Open the writer first: it switches the file to WAL before readers attach.
-	if err := pingSQLite(ctx, w); err != nil {
+	if err := sqlitewal.Ping(ctx, w, SQLiteBusyTimeout); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("ledger: sqlite %s: %w", path, err)
 	}
@@ -262,30 +262,6 @@ func (s *sqliteStore) Close() error {
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 	})
 	return s.closeErr
-}
-
-// sqliteOpenRetry is the pause between attempts to open a database that
-// another connection is converting to WAL.
-const sqliteOpenRetry = 10 * time.Millisecond
-
-// pingSQLite opens the first connection. Switching a new file to WAL
-// needs an exclusive lock and SQLite may report SQLITE_BUSY at once, without
-// waiting out busy_timeout, when another process does the same; so it
-// retries for up to [SQLiteBusyTimeout].
-func pingSQLite(ctx context.Context, db *sql.DB) error {
-	deadline := time.Now().Add(SQLiteBusyTimeout)
-	for {
-		err := db.PingContext(ctx)
-		var serr *sqlite.Error
-		if err == nil || !errors.As(err, &serr) || serr.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(sqliteOpenRetry):
-		}
-	}
 }
 
 func boolInt(b bool) int {
