@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,12 +66,12 @@ func TestSeparateProcesses(t *testing.T) {
 	type proc struct {
 		name string
 		cmd  *exec.Cmd
-		logs *bytes.Buffer
+		logs *processLog
 		done chan error
 	}
 	var procs []*proc
 	for _, name := range []string{"authz", "meter", "cache", "chat", "edge"} {
-		p := &proc{name: name, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+		p := &proc{name: name, logs: &processLog{}, done: make(chan error, 1)}
 		p.cmd = exec.Command(bin, append([]string{name}, common...)...)
 		p.cmd.Env = env
 		p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
@@ -150,4 +151,25 @@ func waitReady(ctx context.Context, t *testing.T, base, caFile, token string) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// processLog collects a child process's output. exec copies the output
+// in its own goroutine while the test may print the log (a failure before
+// the process has stopped), so every access holds the lock.
+type processLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *processLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns the output so far.
+func (l *processLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
