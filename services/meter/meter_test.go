@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +37,8 @@ type harness struct {
 	url, path string
 	cancel    context.CancelFunc
 	done      chan error
+	// lastSeq is the stream sequence of the last record published.
+	lastSeq atomic.Uint64
 }
 
 // start runs meter against a fresh database of backend b; mutate may
@@ -117,6 +120,7 @@ func (h *harness) publish(payload any, msgID string) {
 	if err != nil || ack.Duplicate {
 		h.t.Fatalf("publish %s: %v (ack %+v)", msgID, err, ack)
 	}
+	h.lastSeq.Store(ack.Sequence)
 }
 
 func (h *harness) rows(table string) int64 {
@@ -142,7 +146,10 @@ func (h *harness) consumer() *jetstream.ConsumerInfo {
 // and acknowledged (or terminated).
 func (h *harness) settled() bool {
 	ci := h.consumer()
-	return ci.NumPending == 0 && ci.NumAckPending == 0
+	// The consumer counts a message as pending only once it has seen it
+	// stored, so right after a publish both counts may still be zero: the
+	// ack floor must also have reached the last record published.
+	return ci.NumPending == 0 && ci.NumAckPending == 0 && ci.AckFloor.Stream >= h.lastSeq.Load()
 }
 
 var finished = time.Date(2026, 5, 1, 12, 30, 0, 0, time.UTC)
