@@ -153,6 +153,10 @@ type ChatPrice struct {
 	Input       float64 `yaml:"input_per_million"`
 	Output      float64 `yaml:"output_per_million"`
 	CachedInput float64 `yaml:"cached_input_per_million"`
+	// CacheWriteInput prices input tokens written to the upstream's
+	// prompt cache (Bedrock); 0 means Input. Anthropic's models charge
+	// 1.25 times the input price for 5-minute cache writes.
+	CacheWriteInput float64 `yaml:"cache_write_input_per_million"`
 }
 
 // ChatGuardrail is a Bedrock guardrail configuration.

@@ -41,7 +41,8 @@ func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 		cm := chat.Model{
 			ID: m.ID, Aliases: m.Aliases, Provider: m.Provider, UpstreamModel: m.UpstreamModel,
 			DefaultMaxTokens: m.DefaultMaxTokens, MaxTokens: m.MaxTokens, ContextWindow: m.ContextWindow,
-			Price:     chat.Price{InputPerMillion: m.Price.Input, OutputPerMillion: m.Price.Output, CachedInputPerMillion: m.Price.CachedInput},
+			Price: chat.Price{InputPerMillion: m.Price.Input, OutputPerMillion: m.Price.Output, CachedInputPerMillion: m.Price.CachedInput,
+				CacheWriteInputPerMillion: m.Price.CacheWriteInput},
 			Fallbacks: m.Fallbacks,
 			NoVision:  !m.ReadsImages(), NoTools: !m.CallsTools(),
 		}

@@ -24,10 +24,13 @@ type ModelInfo struct {
 	DefaultMaxTokens int      `json:"defaultMaxTokens"`
 	MaxTokens        int      `json:"maxTokens"`
 	// Prices are in USD per million tokens.
-	InputPerMillion       float64  `json:"inputPerMillion,omitempty"`
-	OutputPerMillion      float64  `json:"outputPerMillion,omitempty"`
-	CachedInputPerMillion float64  `json:"cachedInputPerMillion,omitempty"`
-	Fallbacks             []string `json:"fallbacks,omitempty"`
+	InputPerMillion       float64 `json:"inputPerMillion,omitempty"`
+	OutputPerMillion      float64 `json:"outputPerMillion,omitempty"`
+	CachedInputPerMillion float64 `json:"cachedInputPerMillion,omitempty"`
+	// CacheWriteInputPerMillion prices input written to the upstream's
+	// prompt cache; absent means InputPerMillion.
+	CacheWriteInputPerMillion float64  `json:"cacheWriteInputPerMillion,omitempty"`
+	Fallbacks                 []string `json:"fallbacks,omitempty"`
 	// Capabilities says what the model can do besides text; nil from a
 	// chat that predates it, which means unknown.
 	Capabilities *ModelCapabilities `json:"capabilities,omitempty"`

@@ -84,7 +84,7 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	if hit == nil {
 		// The most any model of the chain may cost.
 		for _, m := range s.models.chain(j.v.model) {
-			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, reserve.MaxOutputTokens))
+			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, 0, reserve.MaxOutputTokens))
 		}
 	}
 	rctx, span := startClient(bg, spanReserve)
@@ -135,14 +135,14 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	if err != nil && !g.started && hit == nil && genCtx.Err() == nil {
 		// Every attempt was refused before producing anything (throttled,
 		// failing, rejected): upstreams do not bill that, neither do we.
-		res.Usage, res.CachedInputTokens = bus.Usage{}, 0
+		res.Usage, res.CachedInputTokens, res.CacheWriteInputTokens = bus.Usage{}, 0, 0
 	}
 	usage := res.Usage
 	usage.Cached = hit != nil
 	usage.TotalTokens = usage.InputTokens + usage.OutputTokens
 	var cost int64
 	if hit == nil {
-		cost = g.model.Price.CostMicroUSD(usage.InputTokens, res.CachedInputTokens, usage.OutputTokens)
+		cost = g.model.Price.CostMicroUSD(usage.InputTokens, res.CachedInputTokens, res.CacheWriteInputTokens, usage.OutputTokens)
 	}
 	status, stopReason := bus.UsageStatusOK, res.StopReason
 	switch {

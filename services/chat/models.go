@@ -130,17 +130,31 @@ type Price struct {
 	// CachedInputPerMillion prices input tokens served from the upstream's
 	// prompt cache; 0 means InputPerMillion.
 	CachedInputPerMillion float64
+	// CacheWriteInputPerMillion prices input tokens written to the
+	// upstream's prompt cache (Bedrock reports them; Anthropic's models
+	// charge 1.25 times the input price for 5-minute cache writes); 0
+	// means InputPerMillion.
+	CacheWriteInputPerMillion float64
 }
 
 // CostMicroUSD prices usage, rounding up to a whole micro-USD. cached
-// counts the input tokens (included in input) read from a prompt cache.
-func (p Price) CostMicroUSD(input, cached, output int64) int64 {
+// counts the input tokens (included in input) read from a prompt cache,
+// cacheWrite those (also included in input) written to it; each is
+// clamped to the input not already priced.
+func (p Price) CostMicroUSD(input, cached, cacheWrite, output int64) int64 {
 	cachedPrice := p.CachedInputPerMillion
 	if cachedPrice == 0 {
 		cachedPrice = p.InputPerMillion
 	}
+	writePrice := p.CacheWriteInputPerMillion
+	if writePrice == 0 {
+		writePrice = p.InputPerMillion
+	}
+	input = max(input, 0)
 	cached = min(max(cached, 0), input)
-	c := float64(input-cached)*p.InputPerMillion + float64(cached)*cachedPrice + float64(output)*p.OutputPerMillion
+	cacheWrite = min(max(cacheWrite, 0), input-cached)
+	c := float64(input-cached-cacheWrite)*p.InputPerMillion + float64(cached)*cachedPrice +
+		float64(cacheWrite)*writePrice + float64(output)*p.OutputPerMillion
 	if c >= math.MaxInt64 {
 		return math.MaxInt64
 	}
@@ -204,7 +218,7 @@ func newCatalog(models []Model, providers map[string]string) (catalog, error) {
 			return c, fmt.Errorf("%w: %s.ContextWindow %d is negative", ErrInvalidConfig, field, m.ContextWindow)
 		case m.ContextWindow > 0 && m.MaxTokens > m.ContextWindow:
 			return c, fmt.Errorf("%w: %s.MaxTokens %d exceeds ContextWindow %d", ErrInvalidConfig, field, m.MaxTokens, m.ContextWindow)
-		case m.Price.InputPerMillion < 0 || m.Price.OutputPerMillion < 0 || m.Price.CachedInputPerMillion < 0:
+		case m.Price.InputPerMillion < 0 || m.Price.OutputPerMillion < 0 || m.Price.CachedInputPerMillion < 0 || m.Price.CacheWriteInputPerMillion < 0:
 			return c, fmt.Errorf("%w: %s.Price has a negative price", ErrInvalidConfig, field)
 		case len(m.Fallbacks) > MaxFallbacks:
 			return c, fmt.Errorf("%w: %s.Fallbacks has %d entries, more than the limit of %d", ErrInvalidConfig, field, len(m.Fallbacks), MaxFallbacks)

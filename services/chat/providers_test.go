@@ -563,17 +563,27 @@ func TestProviderConfigValidate(t *testing.T) {
 
 func TestPriceCost(t *testing.T) {
 	t.Parallel()
-	p := chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3}
-	cases := []struct{ in, cached, out, want int64 }{
-		{0, 0, 0, 0},
-		{1000, 0, 100, 3000 + 1500},
-		{1000, 400, 0, 600*3 + 120},
-		{1, 1, 0, 1},   // 0.3 rounds up
-		{10, 50, 0, 3}, // cached beyond input is clamped
+	p := chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3, CacheWriteInputPerMillion: 3.75}
+	// Without a cache write price, writes cost the input price.
+	noWrite := chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3}
+	cases := []struct {
+		p                              chat.Price
+		in, cached, written, out, want int64
+	}{
+		{p, 0, 0, 0, 0, 0},
+		{p, 1000, 0, 0, 100, 3000 + 1500},
+		{p, 1000, 400, 0, 0, 600*3 + 120},
+		{p, 1, 1, 0, 0, 1},   // 0.3 rounds up
+		{p, 10, 50, 0, 0, 3}, // cached beyond input is clamped
+		{p, 1000, 0, 400, 0, 600*3 + 1500},
+		{p, 1000, 200, 400, 10, 400*3 + 60 + 1500 + 150},
+		{p, 1, 0, 1, 0, 4},    // 3.75 rounds up
+		{p, 10, 4, 50, 0, 24}, // writes beyond the uncached input are clamped: 1.2 + 22.5 rounds up
+		{noWrite, 1000, 200, 400, 0, 800*3 + 60},
 	}
 	for _, tc := range cases {
-		if got := p.CostMicroUSD(tc.in, tc.cached, tc.out); got != tc.want {
-			t.Errorf("CostMicroUSD(%d, %d, %d) = %d, want %d", tc.in, tc.cached, tc.out, got, tc.want)
+		if got := tc.p.CostMicroUSD(tc.in, tc.cached, tc.written, tc.out); got != tc.want {
+			t.Errorf("%+v.CostMicroUSD(%d, %d, %d, %d) = %d, want %d", tc.p, tc.in, tc.cached, tc.written, tc.out, got, tc.want)
 		}
 	}
 }

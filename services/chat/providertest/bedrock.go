@@ -192,9 +192,12 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 	event("messageStop", map[string]any{"stopReason": stop})
 	md := map[string]any{"metrics": map[string]any{"latencyMs": 1}}
 	if u := rep.Usage; u != nil {
-		usage := map[string]any{"inputTokens": u.InputTokens, "outputTokens": u.OutputTokens, "totalTokens": u.InputTokens + u.OutputTokens + u.CacheReadInputTokens}
+		usage := map[string]any{"inputTokens": u.InputTokens, "outputTokens": u.OutputTokens, "totalTokens": u.InputTokens + u.OutputTokens + u.CacheReadInputTokens + u.CacheWriteInputTokens}
 		if u.CacheReadInputTokens > 0 {
 			usage["cacheReadInputTokens"] = u.CacheReadInputTokens
+		}
+		if u.CacheWriteInputTokens > 0 {
+			usage["cacheWriteInputTokens"] = u.CacheWriteInputTokens
 		}
 		md["usage"] = usage
 	}

@@ -8,9 +8,12 @@ import (
 	"time"
 )
 
-// Usage is the usage a fake reports at the end of a stream.
+// Usage is the usage a fake reports at the end of a stream. For Bedrock,
+// InputTokens is the uncached input only, as Converse reports it;
+// CacheWriteInputTokens (tokens written to the prompt cache) is reported
+// by the fake Bedrock only.
 type Usage struct {
-	InputTokens, OutputTokens, CacheReadInputTokens int64
+	InputTokens, OutputTokens, CacheReadInputTokens, CacheWriteInputTokens int64
 }
 
 // Reply scripts one answer of a fake upstream.

@@ -221,9 +221,11 @@ func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error
 				gotUsage = true
 				res.Usage.InputTokens = int64(aws.ToInt32(u.InputTokens))
 				res.Usage.OutputTokens = int64(aws.ToInt32(u.OutputTokens))
-				// Bedrock counts cache reads apart from inputTokens.
+				// Bedrock counts cache reads and writes apart from
+				// inputTokens; both are input the model read.
 				res.CachedInputTokens = int64(aws.ToInt32(u.CacheReadInputTokens))
-				res.Usage.InputTokens += res.CachedInputTokens
+				res.CacheWriteInputTokens = int64(aws.ToInt32(u.CacheWriteInputTokens))
+				res.Usage.InputTokens += res.CachedInputTokens + res.CacheWriteInputTokens
 			}
 		}
 		if emitErr != nil {

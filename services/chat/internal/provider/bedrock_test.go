@@ -445,3 +445,21 @@ func TestOwnBodyClient(t *testing.T) {
 		t.Fatalf("GetBody gave %q", b)
 	}
 }
+
+// TestBedrockCacheUsage: Bedrock's cache reads and writes are both input
+// the model read: counted in InputTokens and reported apart.
+func TestBedrockCacheUsage(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewBedrock(providertest.Reply{Chunks: []string{"ok"},
+		Usage: &providertest.Usage{InputTokens: 10, OutputTokens: 3, CacheReadInputTokens: 200, CacheWriteInputTokens: 1500}})
+	defer fake.Close()
+	_, res, err := streamAll(t, bedrockOn(fake), &Call{Model: "m", MaxTokens: 10,
+		Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "hi"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Usage.InputTokens != 1710 || res.CachedInputTokens != 200 || res.CacheWriteInputTokens != 1500 ||
+		res.Usage.OutputTokens != 3 || res.Usage.TotalTokens != 1713 || res.Usage.Estimated {
+		t.Fatalf("result %+v", res)
+	}
+}

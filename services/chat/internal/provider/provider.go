@@ -95,6 +95,10 @@ type Result struct {
 	// CachedInputTokens counts the input tokens served from the upstream's
 	// prompt cache (included in Usage.InputTokens), priced separately.
 	CachedInputTokens int64
+	// CacheWriteInputTokens counts the input tokens written to the
+	// upstream's prompt cache (included in Usage.InputTokens), priced
+	// separately (Bedrock reports them; OpenAI does not charge for them).
+	CacheWriteInputTokens int64
 	// Usage counts tokens; Estimated is set when the provider did not
 	// report them.
 	Usage bus.Usage
