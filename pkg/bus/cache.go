@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -53,8 +54,9 @@ type CacheEntry struct {
 // reasoning effort, the OpenAI parameters that change the answer
 // (logit_bias, verbosity), a hash of each image and of each reasoning
 // block sent back. Conversation ids are not part of it, nor the OpenAI
-// hints (user, safety_identifier, prompt_cache_key, service_tier), which
-// ask nothing of the answer: the scope already keeps one caller's answers
+// hints (user, safety_identifier, prompt_cache_key, service_tier) and the
+// prompt cache points (see [ContentBlock.CachePoint]), which ask nothing
+// of the answer: the scope already keeps one caller's answers
 // from another. The key of a text-only request without tools, output
 // format, reasoning effort or OpenAI parameters is the same as before
 // those existed, so stored and imported answers stay valid.
@@ -85,12 +87,14 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 		LogitBias map[string]float64 `json:"l,omitempty"`
 		Verbosity string             `json:"v,omitempty"`
 	}
-	n := norm{Scope: scope, Model: modelID, Params: req.InferenceConfig, Tools: req.ToolConfig, Output: req.OutputConfig, Effort: req.ReasoningEffort}
+	n := norm{Scope: scope, Model: modelID, Params: req.InferenceConfig, Tools: withoutCachePoints(req.ToolConfig), Output: req.OutputConfig, Effort: req.ReasoningEffort}
 	if p := req.OpenAIParams; p != nil {
 		n.LogitBias, n.Verbosity = p.LogitBias, p.Verbosity
 	}
 	for _, b := range req.System {
-		n.System = append(n.System, strings.TrimSpace(b.Text))
+		if b.CachePoint == nil {
+			n.System = append(n.System, strings.TrimSpace(b.Text))
+		}
 	}
 	for i, m := range req.Messages {
 		var sb strings.Builder
@@ -110,6 +114,7 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 				tb.Images = append(tb.Images, b.Image.Format+":"+hex.EncodeToString(sum[:]))
 			case b.ReasoningContent != nil:
 				tb.Reasoning = append(tb.Reasoning, reasoningHash(b.ReasoningContent))
+			case b.CachePoint != nil:
 			default:
 				if texts > 0 {
 					sb.WriteByte('\n')
@@ -133,6 +138,17 @@ func CacheKey(scope, modelID string, req ChatRequest) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// withoutCachePoints returns tc, or a copy of it without the tools
+// entries that are cache points when it has some.
+func withoutCachePoints(tc *ToolConfig) *ToolConfig {
+	if tc == nil || !slices.ContainsFunc(tc.Tools, func(t Tool) bool { return t.CachePoint != nil }) {
+		return tc
+	}
+	out := *tc
+	out.Tools = slices.DeleteFunc(slices.Clone(tc.Tools), func(t Tool) bool { return t.CachePoint != nil })
+	return &out
 }
 
 // reasoningHash is the hex SHA-256 of a reasoning block's parts, each

@@ -1,6 +1,7 @@
 package bus_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
@@ -101,5 +102,55 @@ func TestCacheKeyOpenAIHints(t *testing.T) {
 		if a != b {
 			t.Errorf("%s: key %s, want %s", tc.name, b, a)
 		}
+	}
+}
+
+// TestCacheKeyCachePoints: prompt cache points in the system blocks, the
+// messages and the tools leave the key as it is: the pinned key of
+// [TestCacheKeyStable], and a request with tools.
+func TestCacheKeyCachePoints(t *testing.T) {
+	t.Parallel()
+	cp := &bus.CachePoint{Type: bus.CachePointDefault}
+	temp := 0.5
+	req := bus.ChatRequest{ModelID: "m", System: []bus.ContentBlock{{Text: " be brief "}, {CachePoint: cp}}, InferenceConfig: &bus.InferenceConfig{MaxTokens: 7, Temperature: &temp, StopSequences: []string{"END"}},
+		Messages: []bus.Message{
+			{Role: "user", Content: []bus.ContentBlock{{Text: "hello"}, {CachePoint: cp}, {Text: " there "}, {CachePoint: cp}}},
+			{Role: "Assistant", Content: []bus.ContentBlock{{Text: "hi"}}},
+			{Role: "user", Content: []bus.ContentBlock{{Text: "again"}, {CachePoint: cp}}}}}
+	const want = "78fba9312685d27ec20deac03de049faaf34f9f37298d436ad22a5f90141b51b" // TestCacheKeyStable's
+	if got := bus.CacheKey("user:acme/alice", "m", req); got != want {
+		t.Fatalf("key with cache points %s, want %s", got, want)
+	}
+
+	spec := func(name string) bus.Tool {
+		return bus.Tool{ToolSpec: &bus.ToolSpec{Name: name, InputSchema: bus.ToolInputSchema{JSON: []byte(`{"type":"object"}`)}}}
+	}
+	msgs := []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "hello"}}}}
+	plain := bus.ChatRequest{ModelID: "m", Messages: msgs, ToolConfig: &bus.ToolConfig{Tools: []bus.Tool{spec("a"), spec("b")}}}
+	with := bus.ChatRequest{ModelID: "m", Messages: msgs, ToolConfig: &bus.ToolConfig{Tools: []bus.Tool{spec("a"), {CachePoint: cp}, spec("b"), {CachePoint: cp}}}}
+	a, b := bus.CacheKey("user:acme/alice", "m", plain), bus.CacheKey("user:acme/alice", "m", with)
+	if a != b {
+		t.Fatalf("tools with cache points: key %s, want %s", b, a)
+	}
+	if len(with.ToolConfig.Tools) != 4 {
+		t.Fatalf("CacheKey changed the request's tools: %+v", with.ToolConfig.Tools)
+	}
+	// The tools still count.
+	if c := bus.CacheKey("user:acme/alice", "m", bus.ChatRequest{ModelID: "m", Messages: msgs}); c == a {
+		t.Fatal("a request without tools has the key of one with tools")
+	}
+}
+
+// TestToolCachePointJSON: a cache point in the tools list is Converse's
+// {"cachePoint":{"type":"default"}}, with no toolSpec.
+func TestToolCachePointJSON(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(bus.ToolConfig{Tools: []bus.Tool{{CachePoint: &bus.CachePoint{Type: bus.CachePointDefault}}}})
+	if err != nil || string(b) != `{"tools":[{"cachePoint":{"type":"default"}}]}` {
+		t.Fatalf("%s %v", b, err)
+	}
+	req, err := bus.DecodeChatRequest([]byte(`{"system":[{"text":"s"},{"cachePoint":{"type":"default"}}],"toolConfig":{"tools":[{"cachePoint":{"type":"default"}}]}}`))
+	if err != nil || req.System[1].CachePoint == nil || req.System[1].CachePoint.Type != "default" || req.ToolConfig.Tools[0].CachePoint == nil || req.ToolConfig.Tools[0].ToolSpec != nil {
+		t.Fatalf("%+v %v", req, err)
 	}
 }

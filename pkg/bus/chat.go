@@ -48,9 +48,9 @@ type Message struct {
 
 // ContentBlock is one piece of message content: exactly one of Text,
 // Image (user messages), ToolUse (assistant messages: the model called a
-// tool), ToolResult (user messages: what the tool returned) and
-// ReasoningContent (assistant messages: the model's earlier reasoning) is
-// set.
+// tool), ToolResult (user messages: what the tool returned),
+// ReasoningContent (assistant messages: the model's earlier reasoning) and
+// CachePoint (a prompt cache point after the blocks before it) is set.
 type ContentBlock struct {
 	Text       string           `json:"text,omitempty"`
 	Image      *ImageBlock      `json:"image,omitempty"`
@@ -62,6 +62,22 @@ type ContentBlock struct {
 	// turn whose tool calls a request answers. Providers that take no
 	// reasoning back (OpenAI-compatible servers) are not sent it.
 	ReasoningContent *ReasoningBlock `json:"reasoningContent,omitempty"`
+	// CachePoint marks the end of a prompt prefix the provider may cache
+	// (Converse's cachePoint block), in a message's content or in the
+	// system blocks. It is not content: it does not change the answer, is
+	// not part of the cache key and counts no bytes. Bedrock gets it;
+	// OpenAI-compatible servers, which cache prefixes by themselves, do
+	// not.
+	CachePoint *CachePoint `json:"cachePoint,omitempty"`
+}
+
+// CachePointDefault is the only [CachePoint] type (Converse's).
+const CachePointDefault = "default"
+
+// CachePoint is a prompt cache point (Converse's CachePointBlock).
+type CachePoint struct {
+	// Type is [CachePointDefault].
+	Type string `json:"type"`
 }
 
 // ReasoningBlock is a model's reasoning from an earlier turn: its text with
@@ -158,9 +174,13 @@ type ToolConfig struct {
 	ParallelToolCalls *bool `json:"parallelToolCalls,omitempty"`
 }
 
-// Tool is one tool the model may call.
+// Tool is one entry of the tools a request offers, Converse's union:
+// exactly one of ToolSpec (a tool the model may call) and CachePoint (a
+// prompt cache point after the tools before it; see
+// [ContentBlock.CachePoint]) is set.
 type Tool struct {
-	ToolSpec *ToolSpec `json:"toolSpec"`
+	ToolSpec   *ToolSpec   `json:"toolSpec,omitempty"`
+	CachePoint *CachePoint `json:"cachePoint,omitempty"`
 }
 
 // ToolSpec describes a tool: its name, what it does and its input's JSON

@@ -83,8 +83,13 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	}
 	if hit == nil {
 		// The most any model of the chain may cost.
+		cachePoints := hasCachePoints(j.req)
 		for _, m := range s.models.chain(j.v.model) {
 			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, 0, reserve.MaxOutputTokens))
+			if cachePoints {
+				// All the input may be written to the prompt cache.
+				reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, inTokens, reserve.MaxOutputTokens))
+			}
 		}
 	}
 	rctx, span := startClient(bg, spanReserve)

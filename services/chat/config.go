@@ -43,8 +43,13 @@ const (
 	// MaxConversationIDBytes bounds the conversationId a client may send;
 	// it is echoed on every event.
 	MaxConversationIDBytes = 256
-	// MaxTools bounds the tools one request may offer (OpenAI's limit).
+	// MaxTools bounds the tools one request may offer (OpenAI's limit);
+	// cache points among them do not count.
 	MaxTools = 128
+	// MaxCachePoints bounds the prompt cache points of one request, in
+	// its system blocks, messages and tools together (Anthropic's limit
+	// on Bedrock).
+	MaxCachePoints = 4
 	// MaxToolNameBytes bounds a tool's name, which must match
 	// [a-zA-Z0-9_-] (the rule of both Bedrock and OpenAI).
 	MaxToolNameBytes = 64

@@ -211,6 +211,21 @@
 // tool_use, and is never cached; the cache key includes tools, tool blocks,
 // the output format and a hash of each image.
 //
+// # Prompt cache points
+//
+// Converse cachePoint blocks in the system blocks and messages, and
+// cachePoint entries of toolConfig.tools, mark prompt prefixes Claude and
+// Nova on Bedrock may cache. [Service] checks that each has the type
+// "default" and sets nothing else, that no system and no message is made of
+// cache points only, and that there are at most [MaxCachePoints]; they count
+// no bytes and are not tools. Bedrock gets them where they are;
+// OpenAI-compatible servers, which cache prefixes by themselves, and echo do
+// not. They are not part of the cache key. Tokens Bedrock reads from and
+// writes to its prompt cache are input tokens, priced at
+// [Price.CachedInputPerMillion] and [Price.CacheWriteInputPerMillion]; the
+// reservation of a request with cache points covers its whole input written
+// to the cache.
+//
 // # Model catalog endpoint
 //
 // Every replica answers [bus.Subjects.ChatModels] (micro, queue group

@@ -137,10 +137,7 @@ func (s *Service) newCall(j *job, m *Model) *provider.Call {
 	if s.cfg.MaxOutputTokens > 0 {
 		maxTokens = min(maxTokens, s.cfg.MaxOutputTokens)
 	}
-	call := &provider.Call{Model: upstreamModel, Messages: j.req.Messages, MaxTokens: maxTokens}
-	for _, b := range j.req.System {
-		call.System = append(call.System, b.Text)
-	}
+	call := &provider.Call{Model: upstreamModel, System: j.req.System, Messages: j.req.Messages, MaxTokens: maxTokens}
 	if ic := j.req.InferenceConfig; ic != nil {
 		call.Temperature, call.TopP, call.StopSequences = ic.Temperature, ic.TopP, ic.StopSequences
 		call.Seed, call.PresencePenalty, call.FrequencyPenalty = ic.Seed, ic.PresencePenalty, ic.FrequencyPenalty

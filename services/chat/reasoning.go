@@ -24,7 +24,7 @@ func validateReasoning(m bus.Message, i, j int) (int, *requestError) {
 	}
 	only := true
 	for _, b := range m.Content {
-		only = only && b.ReasoningContent != nil
+		only = only && (b.ReasoningContent != nil || b.CachePoint != nil)
 	}
 	if only {
 		return 0, invalid("messages[%d] holds only reasoning; an assistant turn also needs its text or tool calls", i)

@@ -21,12 +21,15 @@ func validateTools(tc *bus.ToolConfig, hasToolBlocks bool) (int, *requestError) 
 	if len(tc.Tools) == 0 {
 		return 0, invalid("toolConfig.tools is empty: offer at least one tool, or leave toolConfig out")
 	}
-	if len(tc.Tools) > MaxTools {
-		return 0, invalid("toolConfig.tools has %d entries, more than the limit of %d", len(tc.Tools), MaxTools)
+	if n := toolCount(tc); n > MaxTools {
+		return 0, invalid("toolConfig.tools has %d tools, more than the limit of %d", n, MaxTools)
 	}
 	names := make(map[string]bool, len(tc.Tools))
 	for i, t := range tc.Tools {
 		spec := t.ToolSpec
+		if spec == nil && t.CachePoint != nil {
+			continue // checked by validateCachePoints
+		}
 		if spec == nil {
 			return 0, invalid("toolConfig.tools[%d].toolSpec is missing", i)
 		}
@@ -56,6 +59,17 @@ func validateTools(tc *bus.ToolConfig, hasToolBlocks bool) (int, *requestError) 
 		}
 	}
 	return provider.ToolConfigBytes(tc), nil
+}
+
+// toolCount is how many tools tc offers: its entries but cache points.
+func toolCount(tc *bus.ToolConfig) int {
+	n := 0
+	for _, t := range tc.Tools {
+		if t.CachePoint == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // validateBlock checks content block j of message i and returns its size.

@@ -62,7 +62,7 @@ func TestToolValidationErrors(t *testing.T) {
 			for range chat.MaxTools {
 				tc.Tools = append(tc.Tools, tc.Tools[0])
 			}
-		}), "toolConfig.tools has 129 entries, more than the limit of 128"},
+		}), "toolConfig.tools has 129 tools, more than the limit of 128"},
 		{"no spec", withTools(func(tc *bus.ToolConfig) { tc.Tools[0].ToolSpec = nil }), "toolConfig.tools[0].toolSpec is missing"},
 		{"bad name", withTools(func(tc *bus.ToolConfig) { tc.Tools[0].ToolSpec.Name = "get weather" }), `toolConfig.tools[0].toolSpec.name "get weather" is not a valid tool name`},
 		{"long name", withTools(func(tc *bus.ToolConfig) { tc.Tools[0].ToolSpec.Name = strings.Repeat("a", 65) }), "is not a valid tool name: use 1 to 64"},

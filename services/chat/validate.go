@@ -53,8 +53,15 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if len(req.Messages) > s.cfg.MaxMessages {
 		return validated{}, invalid("messages has %d entries, more than the limit of %d", len(req.Messages), s.cfg.MaxMessages)
 	}
+	if rerr := validateCachePoints(req); rerr != nil {
+		return validated{}, rerr
+	}
+	// Cache points (checked above) count no bytes.
 	size, images := 0, 0
 	for i, b := range req.System {
+		if b.CachePoint != nil {
+			continue
+		}
 		if strings.TrimSpace(b.Text) == "" {
 			return validated{}, invalid("system[%d].text is empty", i)
 		}
@@ -68,6 +75,9 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 			return validated{}, invalid("messages[%d].content is empty", i)
 		}
 		for j, b := range m.Content {
+			if b.CachePoint != nil {
+				continue
+			}
 			if b.Image != nil {
 				if images++; images > MaxImages {
 					return validated{}, invalid("messages hold more than %d images, the limit per request", MaxImages)
@@ -161,19 +171,10 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 		}
 	}
 	if model.ContextWindow > 0 {
-		n, _ := s.upstreams[model.Provider].p.InputTokens(&provider.Call{System: systemTexts(req.System), Messages: req.Messages, Tools: req.ToolConfig, Output: outputFormat(req)})
+		n, _ := s.upstreams[model.Provider].p.InputTokens(&provider.Call{System: req.System, Messages: req.Messages, Tools: req.ToolConfig, Output: outputFormat(req)})
 		if in := int(n); in+v.maxTokens > model.ContextWindow {
 			return validated{}, invalid("input (about %d tokens) plus maxTokens (%d) exceeds the context window of %d tokens of model %s", in, v.maxTokens, model.ContextWindow, model.ID)
 		}
 	}
 	return v, nil
-}
-
-// systemTexts returns the texts of system blocks.
-func systemTexts(blocks []bus.ContentBlock) []string {
-	out := make([]string, len(blocks))
-	for i, b := range blocks {
-		out[i] = b.Text
-	}
-	return out
 }

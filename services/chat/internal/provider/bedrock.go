@@ -22,8 +22,9 @@ const BedrockType = "bedrock"
 
 // Bedrock streams from Amazon Bedrock's ConverseStream API. System prompts,
 // inference parameters, images (image blocks with their bytes), tools
-// (toolConfig, toolUse and toolResult blocks) and the call's guardrail are
-// passed through; the model's tool calls are streamed as [Delta] tool-use
+// (toolConfig, toolUse and toolResult blocks), prompt cache points (in the
+// system blocks, messages and tools) and the call's guardrail are passed
+// through; the model's tool calls are streamed as [Delta] tool-use
 // starts and input pieces, and its reasoning (reasoningContent text, in a
 // block of its own before the answer's) as [Delta] reasoning pieces; usage
 // comes from the stream's metadata event. It is safe for concurrent use.
@@ -104,7 +105,11 @@ func (b *Bedrock) InputTokens(call *Call) (int64, bool) { return EstimateInput(c
 func (b *Bedrock) input(call *Call) (*bedrockruntime.ConverseStreamInput, error) {
 	in := &bedrockruntime.ConverseStreamInput{ModelId: aws.String(call.Model)}
 	for _, s := range call.System {
-		in.System = append(in.System, &types.SystemContentBlockMemberText{Value: s})
+		if s.CachePoint != nil {
+			in.System = append(in.System, &types.SystemContentBlockMemberCachePoint{Value: cachePoint(s.CachePoint)})
+			continue
+		}
+		in.System = append(in.System, &types.SystemContentBlockMemberText{Value: s.Text})
 	}
 	for i, m := range call.Messages {
 		msg := types.Message{Role: types.ConversationRole(m.Role)}

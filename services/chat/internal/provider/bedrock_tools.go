@@ -16,10 +16,12 @@ import (
 )
 
 // contentBlock maps a message block to Bedrock's: text, image, toolUse,
-// toolResult or reasoningContent. An image keeps its format (chat allows only Converse's) and
+// toolResult, reasoningContent or cachePoint. An image keeps its format (chat allows only Converse's) and
 // its bytes, which the SDK sends base64.
 func contentBlock(c bus.ContentBlock) (types.ContentBlock, error) {
 	switch {
+	case c.CachePoint != nil:
+		return &types.ContentBlockMemberCachePoint{Value: cachePoint(c.CachePoint)}, nil
 	case c.Image != nil && c.Image.Source.URL != "":
 		return nil, errors.New("bedrock cannot fetch an image from a URL; it needs the bytes")
 	case c.Image != nil:
@@ -88,6 +90,9 @@ func toolConfig(call *Call) (*types.ToolConfiguration, error) {
 	for i, t := range tc.Tools {
 		spec := t.ToolSpec
 		if spec == nil {
+			if t.CachePoint != nil {
+				out.Tools = append(out.Tools, &types.ToolMemberCachePoint{Value: cachePoint(t.CachePoint)})
+			}
 			continue
 		}
 		schema, err := jsonDocument(spec.InputSchema.JSON)
@@ -114,6 +119,12 @@ func toolConfig(call *Call) (*types.ToolConfiguration, error) {
 		}
 	}
 	return out, nil
+}
+
+// cachePoint maps a cache point to Bedrock's (chat allows only the type
+// "default").
+func cachePoint(c *bus.CachePoint) types.CachePointBlock {
+	return types.CachePointBlock{Type: types.CachePointType(c.Type)}
 }
 
 // jsonDocument decodes raw JSON into a Bedrock document. The SDK's

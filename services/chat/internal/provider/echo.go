@@ -33,7 +33,7 @@ func (e *Echo) Name() string { return EchoName }
 func (e *Echo) InputTokens(call *Call) (int64, bool) {
 	n := 0
 	for _, s := range call.System {
-		n += CountWords(s)
+		n += CountWords(s.Text)
 	}
 	for _, m := range call.Messages {
 		for _, b := range m.Content {

@@ -28,7 +28,7 @@ func EstimateTokens(text string) int64 {
 func EstimateInput(call *Call) int64 {
 	var n int64
 	for _, s := range call.System {
-		n += EstimateTokens(s)
+		n += EstimateTokens(s.Text)
 	}
 	for _, m := range call.Messages {
 		for _, b := range m.Content {

@@ -45,7 +45,7 @@ func TestEstimateInputImages(t *testing.T) {
 	t.Parallel()
 	pngImg, jpegImg := tinyImage(t, bus.ImagePNG), tinyImage(t, bus.ImageJPEG)
 	call := &Call{
-		System: []string{"be brief"}, // 8 bytes: 2 tokens
+		System: []bus.ContentBlock{{Text: "be brief"}}, // 8 bytes: 2 tokens
 		Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{
 			{Text: "What differs between"}, // 20 bytes: 5 tokens
 			{Image: pngImg},

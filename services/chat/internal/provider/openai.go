@@ -290,12 +290,16 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 		req.LogitBias, req.Verbosity = p.LogitBias, p.Verbosity
 		req.User, req.SafetyIdentifier, req.PromptCacheKey, req.ServiceTier = p.User, p.SafetyIdentifier, p.PromptCacheKey, p.ServiceTier
 	}
-	// One message per system block and message, more with tool results.
+	// One message per system text block and message, more with tool
+	// results. Cache points are not sent: OpenAI-compatible servers cache
+	// prompt prefixes by themselves.
 	if n := len(call.System) + len(call.Messages); n > 0 {
 		req.Messages = make([]oaMessage, 0, n)
 	}
 	for _, s := range call.System {
-		req.Messages = append(req.Messages, oaMessage{Role: "system", Content: &s})
+		if s.CachePoint == nil {
+			req.Messages = append(req.Messages, oaMessage{Role: "system", Content: &s.Text})
+		}
 	}
 	for _, m := range call.Messages {
 		req.Messages = appendMessage(req.Messages, m)
@@ -369,7 +373,9 @@ func appendMessage(msgs []oaMessage, m bus.Message) []oaMessage {
 		}
 		texts := make([]string, 0, len(m.Content))
 		for _, b := range m.Content {
-			if b.ReasoningContent == nil { // not sent back (see bus.ContentBlock)
+			// Reasoning and cache points are not sent (see
+			// bus.ContentBlock).
+			if b.ReasoningContent == nil && b.CachePoint == nil {
 				texts = append(texts, b.Text)
 			}
 		}

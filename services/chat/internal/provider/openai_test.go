@@ -36,7 +36,7 @@ func TestOpenAIBodyTextOnly(t *testing.T) {
 		{
 			name: "full",
 			call: &Call{
-				Model: "gpt-4o-mini", System: []string{"be brief", "be kind"}, MaxTokens: 100, Temperature: &temp, TopP: &topP, StopSequences: []string{"END"},
+				Model: "gpt-4o-mini", System: []bus.ContentBlock{{Text: "be brief"}, {Text: "be kind"}}, MaxTokens: 100, Temperature: &temp, TopP: &topP, StopSequences: []string{"END"},
 				Messages: []bus.Message{
 					{Role: "user", Content: []bus.ContentBlock{{Text: "hello"}, {Text: `<"there">`}}},
 					{Role: "assistant", Content: []bus.ContentBlock{{Text: "hi"}, {Text: ""}}},
@@ -70,7 +70,7 @@ func TestOpenAIBodyTextOnly(t *testing.T) {
 func oaToolsCall(choice *bus.ToolChoice) *Call {
 	return &Call{
 		Model:     "gpt-4o-mini",
-		System:    []string{"sys"},
+		System:    []bus.ContentBlock{{Text: "sys"}},
 		MaxTokens: 100,
 		Tools: &bus.ToolConfig{
 			Tools: []bus.Tool{
@@ -501,7 +501,7 @@ func FuzzOpenAIToolCalls(f *testing.F) {
 // BenchmarkOpenAIBody encodes the body of a text-only conversation: a
 // system prompt and ten turns.
 func BenchmarkOpenAIBody(b *testing.B) {
-	call := &Call{Model: "gpt-4o-mini", System: []string{"be brief"}, MaxTokens: 100}
+	call := &Call{Model: "gpt-4o-mini", System: []bus.ContentBlock{{Text: "be brief"}}, MaxTokens: 100}
 	for i := range 10 {
 		role := "user"
 		if i%2 == 1 {
@@ -530,7 +530,7 @@ func TestOpenAIImages(t *testing.T) {
 	defer fake.Close()
 	o := &OpenAI{ProviderName: "oa", BaseURL: fake.URL}
 	call := &Call{
-		Model: "gpt-4o", System: []string{"sys"}, MaxTokens: 100,
+		Model: "gpt-4o", System: []bus.ContentBlock{{Text: "sys"}}, MaxTokens: 100,
 		Messages: []bus.Message{
 			{Role: "user", Content: []bus.ContentBlock{{Text: "What is in this image?"}, {Image: pngImg}, {Text: "One word."}}},
 			{Role: "assistant", Content: []bus.ContentBlock{

@@ -27,8 +27,9 @@ const (
 type Call struct {
 	// Model is the provider's id for the model.
 	Model string
-	// System holds the system prompt blocks.
-	System []string
+	// System holds the system prompt blocks: texts and cache points
+	// (validated by chat: each sets Text or CachePoint).
+	System []bus.ContentBlock
 	// Messages is the conversation, ending with a user message.
 	Messages []bus.Message
 	// MaxTokens bounds the output; always >= 1.

@@ -56,7 +56,7 @@ func FuzzSplitWords(f *testing.F) {
 func TestEchoStream(t *testing.T) {
 	t.Parallel()
 	call := &Call{
-		System: []string{"be brief"},
+		System: []bus.ContentBlock{{Text: "be brief"}},
 		Messages: []bus.Message{
 			{Role: "user", Content: []bus.ContentBlock{{Text: "first question"}}},
 			{Role: "assistant", Content: []bus.ContentBlock{{Text: "an answer"}}},
