@@ -61,6 +61,8 @@ func FuzzOpenAIRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"low"}`))
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"50256":-100,"1734":2.5},"verbosity":"low","user":"u","safety_identifier":"s","prompt_cache_key":"k","service_tier":"flex","store":true,"metadata":{"a":"b"}}`))
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"007":1e2,"":0,"9":null}}`))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"system","content":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}]},{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}}]},{"role":"assistant","content":"a","tool_calls":[{"id":"c1","type":"function","function":{"name":"f"}}]},{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"r","cache_control":{"type":"ephemeral"}}]}],"tools":[{"type":"function","function":{"name":"f"},"cache_control":{"type":"ephemeral"}}]}`))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"system","content":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}]},{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1h"}},{"type":"text","text":"y","cache_control":{"type":"other"}}]}],"tools":[{"type":"function","function":{"name":"f"},"cache_control":{"type":"ephemeral"}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var r oaChatRequest
 		if json.Unmarshal(data, &r) != nil {
@@ -88,9 +90,24 @@ func FuzzOpenAIRequest(f *testing.F) {
 			t.Fatalf("accepted OpenAI parameters %+v: %v", p, p.Validate())
 		}
 		if tc := out.ToolConfig; tc != nil {
-			for _, tool := range tc.Tools {
+			for i, tool := range tc.Tools {
+				if c := tool.CachePoint; c != nil {
+					// A cache point follows the tool that asked for it.
+					if tool.ToolSpec != nil || c.Type != bus.CachePointDefault || i == 0 || tc.Tools[i-1].CachePoint != nil {
+						t.Fatalf("accepted tools %+v", tc.Tools)
+					}
+					continue
+				}
 				if raw := tool.ToolSpec.InputSchema.JSON; len(raw) == 0 || raw[0] != '{' {
 					t.Fatalf("accepted schema %q", raw)
+				}
+			}
+		}
+		for _, blocks := range append([][]bus.ContentBlock{out.System}, contents(out.Messages)...) {
+			for i, blk := range blocks {
+				// A cache point follows the part that asked for it.
+				if c := blk.CachePoint; c != nil && (c.Type != bus.CachePointDefault || i == 0 || blocks[i-1].CachePoint != nil || blk.Text != "") {
+					t.Fatalf("accepted blocks %+v", blocks)
 				}
 			}
 		}
@@ -102,4 +119,13 @@ func FuzzOpenAIRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// contents returns the content of each message.
+func contents(msgs []bus.Message) [][]bus.ContentBlock {
+	out := make([][]bus.ContentBlock, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Content
+	}
+	return out
 }

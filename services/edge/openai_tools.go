@@ -17,6 +17,9 @@ var defaultToolParameters = json.RawMessage(`{"type":"object","properties":{}}`)
 type oaTool struct {
 	Type     string      `json:"type"`
 	Function *oaFunction `json:"function"`
+	// CacheControl asks for a cache point after the tool (see
+	// cachePoint).
+	CacheControl json.RawMessage `json:"cache_control"`
 }
 
 // oaFunction declares a function tool. strict is accepted: the schema is
@@ -67,7 +70,7 @@ func toToolConfig(tools []oaTool, choice json.RawMessage) (*bus.ToolConfig, *api
 		}
 		return nil, nil
 	}
-	tc := &bus.ToolConfig{Tools: make([]bus.Tool, len(tools))}
+	tc := &bus.ToolConfig{Tools: make([]bus.Tool, 0, len(tools))}
 	names := make([]string, len(tools))
 	for i, t := range tools {
 		if t.Type != "function" {
@@ -84,7 +87,14 @@ func toToolConfig(tools []oaTool, choice json.RawMessage) (*bus.ToolConfig, *api
 			return nil, badParam(fmt.Sprintf("tools[%d].function.parameters", i), "tools[%d].function.parameters must be a JSON Schema object", i)
 		}
 		names[i] = f.Name
-		tc.Tools[i] = bus.Tool{ToolSpec: &bus.ToolSpec{Name: f.Name, Description: f.Description, InputSchema: bus.ToolInputSchema{JSON: params}}}
+		tc.Tools = append(tc.Tools, bus.Tool{ToolSpec: &bus.ToolSpec{Name: f.Name, Description: f.Description, InputSchema: bus.ToolInputSchema{JSON: params}}})
+		point, aerr := cachePoint(t.CacheControl, fmt.Sprintf("tools[%d].cache_control", i))
+		if aerr != nil {
+			return nil, aerr
+		}
+		if point != nil {
+			tc.Tools = append(tc.Tools, bus.Tool{CachePoint: point})
+		}
 	}
 	if !hasChoice {
 		return tc, nil
@@ -145,21 +155,28 @@ func toolUseBlocks(calls []oaToolCall, i int) ([]bus.ContentBlock, *apiError) {
 	return blocks, nil
 }
 
-// toolResultBlock translates a tool message: its text becomes the result
-// of the call named by tool_call_id.
-func toolResultBlock(m oaInMessage, i int) (bus.ContentBlock, *apiError) {
+// toolResultBlocks translates a tool message: its text becomes the result
+// of the call named by tool_call_id, followed by a cache point when a part
+// of it has a cache_control.
+func toolResultBlocks(m oaInMessage, i int) ([]bus.ContentBlock, *apiError) {
 	if m.ToolCallID == "" {
-		return bus.ContentBlock{}, badParam(fmt.Sprintf("messages[%d].tool_call_id", i), "messages[%d].tool_call_id is required in a tool message", i)
+		return nil, badParam(fmt.Sprintf("messages[%d].tool_call_id", i), "messages[%d].tool_call_id is required in a tool message", i)
 	}
-	texts, aerr := contentTexts(m.Content, i)
+	texts, cached, aerr := contentTexts(m.Content, i)
 	if aerr != nil {
-		return bus.ContentBlock{}, aerr
+		return nil, aerr
 	}
 	r := &bus.ToolResultBlock{ToolUseID: m.ToolCallID, Content: make([]bus.ToolResultContent, len(texts))}
 	for j, t := range texts {
 		r.Content[j] = bus.ToolResultContent{Text: t}
 	}
-	return bus.ContentBlock{ToolResult: r}, nil
+	blocks := []bus.ContentBlock{{ToolResult: r}}
+	if cached {
+		// A part's cache point follows the whole result: a result's
+		// content holds no cache point.
+		blocks = append(blocks, bus.ContentBlock{CachePoint: &bus.CachePoint{Type: bus.CachePointDefault}})
+	}
+	return blocks, nil
 }
 
 // checkToolTurns checks, in the caller's own message numbering, that every

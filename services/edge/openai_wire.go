@@ -123,6 +123,44 @@ type oaPart struct {
 	Type     string      `json:"type"`
 	Text     string      `json:"text"`
 	ImageURL *oaImageURL `json:"image_url"`
+	// CacheControl is Anthropic's prompt cache marker, the convention
+	// LiteLLM and other OpenAI-compatible gateways follow: a cache point
+	// after the part (see cachePoint).
+	CacheControl json.RawMessage `json:"cache_control"`
+}
+
+// cacheControlEphemeral is the only cache_control type (Anthropic's).
+const cacheControlEphemeral = "ephemeral"
+
+// cacheTTLs are the cache_control ttl values accepted. The ttl is not
+// passed on: the cache point keeps Bedrock's default lifetime (5 minutes).
+var cacheTTLs = []string{"5m", "1h"}
+
+// cachePoint reads a cache_control (field names it for errors): absent or
+// null is no cache point, {"type":"ephemeral"} (with an optional ttl) is
+// one, anything else is refused.
+func cachePoint(raw json.RawMessage, field string) (*bus.CachePoint, *apiError) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var cc struct {
+		Type string          `json:"type"`
+		TTL  json.RawMessage `json:"ttl"`
+	}
+	if err := json.Unmarshal(raw, &cc); err != nil || raw[0] != '{' {
+		return nil, badParam(field, "%s must be an object: {\"type\":\"ephemeral\"}", field)
+	}
+	if cc.Type != cacheControlEphemeral {
+		return nil, badParam(field+".type", "%s.type %q is not supported; use %q", field, cc.Type, cacheControlEphemeral)
+	}
+	if ttl := bytes.TrimSpace(cc.TTL); len(ttl) > 0 && string(ttl) != "null" {
+		var s string
+		if json.Unmarshal(ttl, &s) != nil || !slices.Contains(cacheTTLs, s) {
+			return nil, badParam(field+".ttl", "%s.ttl must be %s", field, strings.Join(cacheTTLs, " or "))
+		}
+	}
+	return &bus.CachePoint{Type: bus.CachePointDefault}, nil
 }
 
 // oaImageURL is an image_url part's image; detail is OpenAI's resolution
@@ -207,13 +245,11 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 		}
 		switch m.Role {
 		case "system", "developer":
-			texts, aerr := contentTexts(m.Content, i)
+			blocks, aerr := contentBlocks(m.Content, i, false)
 			if aerr != nil {
 				return out, aerr
 			}
-			for _, t := range texts {
-				out.System = append(out.System, bus.ContentBlock{Text: t})
-			}
+			out.System = append(out.System, blocks...)
 		case "user", "assistant":
 			// The reasoning comes first in the turn, as the model wrote it.
 			blocks, aerr := reasoningBlocks(m.ThinkingBlocks, i)
@@ -235,13 +271,13 @@ func (r *oaChatRequest) toChatRequest() (bus.ChatRequest, *apiError) {
 			}
 			add(m.Role, append(blocks, uses...))
 		case "tool":
-			b, aerr := toolResultBlock(m, i)
+			blocks, aerr := toolResultBlocks(m, i)
 			if aerr != nil {
 				return out, aerr
 			}
 			// Tool results travel in the user turn that follows the
 			// assistant's calls (Converse's shape).
-			add("user", []bus.ContentBlock{b})
+			add("user", blocks)
 		default:
 			return out, badParam(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not supported; use system, developer, user, assistant or tool", i, m.Role)
 		}
@@ -364,21 +400,27 @@ func isEmptyContent(raw json.RawMessage) bool {
 }
 
 // contentTexts reads a message's content that may hold only text: a
-// string or an array of text parts.
-func contentTexts(raw json.RawMessage, i int) ([]string, *apiError) {
+// string or an array of text parts. cached reports whether a part asked
+// for a cache point (cache_control).
+func contentTexts(raw json.RawMessage, i int) (texts []string, cached bool, aerr *apiError) {
 	blocks, aerr := contentBlocks(raw, i, false)
 	if aerr != nil {
-		return nil, aerr
+		return nil, false, aerr
 	}
-	texts := make([]string, len(blocks))
-	for j, b := range blocks {
-		texts[j] = b.Text
+	texts = make([]string, 0, len(blocks))
+	for _, b := range blocks {
+		if b.CachePoint != nil {
+			cached = true
+			continue
+		}
+		texts = append(texts, b.Text)
 	}
-	return texts, nil
+	return texts, cached, nil
 }
 
 // contentBlocks reads a message's content: a string or an array of text
-// parts and, when images is set, image_url parts.
+// parts and, when images is set, image_url parts. A part with a
+// cache_control is followed by a cache point block.
 func contentBlocks(raw json.RawMessage, i int, images bool) ([]bus.ContentBlock, *apiError) {
 	raw = bytes.TrimSpace(raw)
 	field := fmt.Sprintf("messages[%d].content", i)
@@ -424,6 +466,13 @@ func contentBlocks(raw json.RawMessage, i int, images bool) ([]bus.ContentBlock,
 			return nil, badParam(pf+".type", "%s.type %q is only allowed in user messages", pf, p.Type)
 		default:
 			return nil, badParam(pf+".type", "%s.type %q is not supported; use text or image_url", pf, p.Type)
+		}
+		point, aerr := cachePoint(p.CacheControl, pf+".cache_control")
+		if aerr != nil {
+			return nil, aerr
+		}
+		if point != nil {
+			blocks = append(blocks, bus.ContentBlock{CachePoint: point})
 		}
 	}
 	return blocks, nil
