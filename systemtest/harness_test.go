@@ -162,6 +162,7 @@ func collectAnswer(ctx context.Context, t testing.TB, c *appsyncClient, subID st
 type ledgerRow struct {
 	Sub, ModelID, Status                   string
 	InputTokens, OutputTokens, TotalTokens int64
+	CostMicroUSD                           int64
 }
 
 // waitLedgerRows polls the ledger until requestID has at least one row, and
@@ -173,7 +174,7 @@ func waitLedgerRows(t testing.TB, driver, dsn, requestID string) []ledgerRow {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	q := "SELECT sub, model_id, status, input_tokens, output_tokens, total_tokens FROM usage_records WHERE request_id = $1"
+	q := "SELECT sub, model_id, status, input_tokens, output_tokens, total_tokens, cost_micro_usd FROM usage_records WHERE request_id = $1"
 	if driver == "sqlite" {
 		q = strings.Replace(q, "$1", "?", 1)
 	}
@@ -201,7 +202,7 @@ func queryRows(db *sql.DB, q, requestID string) ([]ledgerRow, error) {
 	var out []ledgerRow
 	for rows.Next() {
 		var r ledgerRow
-		if err := rows.Scan(&r.Sub, &r.ModelID, &r.Status, &r.InputTokens, &r.OutputTokens, &r.TotalTokens); err != nil {
+		if err := rows.Scan(&r.Sub, &r.ModelID, &r.Status, &r.InputTokens, &r.OutputTokens, &r.TotalTokens, &r.CostMicroUSD); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
