@@ -296,8 +296,8 @@ func (o *OpenAI) body(call *Call) ([]byte, error) {
 	if n := len(call.System) + len(call.Messages); n > 0 {
 		req.Messages = make([]oaMessage, 0, n)
 	}
-	for _, s := range call.System {
-		if s.CachePoint == nil {
+	for i := range call.System {
+		if s := &call.System[i]; s.CachePoint == nil {
 			req.Messages = append(req.Messages, oaMessage{Role: "system", Content: &s.Text})
 		}
 	}
