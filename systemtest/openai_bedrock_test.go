@@ -30,22 +30,12 @@ func TestBedrockThroughTheAPI(t *testing.T) {
 		Chunks: []string{"from", " the", " backup"},
 		Usage:  &providertest.Usage{InputTokens: 11, OutputTokens: 3},
 	})
-	t.Cleanup(fake.Close)
-	dbURL := postgresSchema(t)
-	cfg := devConfig(t, dbURL)
-	cfg.Chat.Providers = []config.ChatProvider{{Name: "bedrock", Type: "bedrock", BaseURL: fake.URL}}
-	cfg.Chat.Models = []config.ChatModel{
-		{ID: "claude", Provider: "bedrock", UpstreamModel: "anthropic.claude-primary", MaxTokens: 1000, Fallbacks: []string{"claude-backup"},
+	client, dbURL := startBedrockStack(t, fake, "bedrock-user",
+		config.ChatModel{ID: "claude", Provider: "bedrock", UpstreamModel: "anthropic.claude-primary", MaxTokens: 1000, Fallbacks: []string{"claude-backup"},
 			Price: config.ChatPrice{Input: 3, Output: 15}},
-		{ID: "claude-backup", Provider: "bedrock", UpstreamModel: "anthropic.claude-backup", MaxTokens: 1000,
+		config.ChatModel{ID: "claude-backup", Provider: "bedrock", UpstreamModel: "anthropic.claude-backup", MaxTokens: 1000,
 			Price: config.ChatPrice{Input: 1, Output: 5}},
-	}
-	cfg.Chat.RetryAttempts = 2
-	cfg.Chat.RetryBackoff = time.Millisecond
-	dev := startDev(t, cfg)
-	token := must(dev.Issuer().Mint(authz.DevClaims{Sub: "bedrock-user"}))
-	client := openai.NewClient(option.WithBaseURL(dev.EdgeURL()+"/v1/"), option.WithHTTPClient(httpClientTrusting(t, dev.CAFile())),
-		option.WithMaxRetries(0), option.WithAPIKey(token))
+	)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -156,4 +146,24 @@ func fakeAWSEnvironment(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+}
+
+// startBedrockStack runs `gatehouse dev` with a Postgres ledger, a
+// "bedrock" provider on fake (closed when the test ends) and models, and
+// returns an SDK client with a token for sub, and the ledger's database
+// URL. Retries are 2, 1 ms apart.
+func startBedrockStack(t *testing.T, fake *providertest.Bedrock, sub string, models ...config.ChatModel) (openai.Client, string) {
+	t.Helper()
+	t.Cleanup(fake.Close)
+	dbURL := postgresSchema(t)
+	cfg := devConfig(t, dbURL)
+	cfg.Chat.Providers = []config.ChatProvider{{Name: "bedrock", Type: "bedrock", BaseURL: fake.URL}}
+	cfg.Chat.Models = models
+	cfg.Chat.RetryAttempts = 2
+	cfg.Chat.RetryBackoff = time.Millisecond
+	dev := startDev(t, cfg)
+	token := must(dev.Issuer().Mint(authz.DevClaims{Sub: sub}))
+	client := openai.NewClient(option.WithBaseURL(dev.EdgeURL()+"/v1/"), option.WithHTTPClient(httpClientTrusting(t, dev.CAFile())),
+		option.WithMaxRetries(0), option.WithAPIKey(token))
+	return client, dbURL
 }

@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 
 	"github.com/gatehouse-ai/gatehouse/internal/config"
 	"github.com/gatehouse-ai/gatehouse/pkg/bus"
-	"github.com/gatehouse-ai/gatehouse/services/authz"
 	"github.com/gatehouse-ai/gatehouse/services/chat/providertest"
 )
 
@@ -30,16 +28,8 @@ func TestPromptCacheThroughTheAPI(t *testing.T) {
 		Chunks: []string{"cached", " answer"},
 		Usage:  &providertest.Usage{InputTokens: 12, OutputTokens: 5, CacheReadInputTokens: 2000, CacheWriteInputTokens: 1000},
 	})
-	t.Cleanup(fake.Close)
-	dbURL := postgresSchema(t)
-	cfg := devConfig(t, dbURL)
-	cfg.Chat.Providers = []config.ChatProvider{{Name: "bedrock", Type: "bedrock", BaseURL: fake.URL}}
-	cfg.Chat.Models = []config.ChatModel{{ID: "claude", Provider: "bedrock", UpstreamModel: "anthropic.claude-cache", MaxTokens: 1000,
-		Price: config.ChatPrice{Input: 3, Output: 15, CachedInput: 0.3, CacheWriteInput: 3.75}}}
-	dev := startDev(t, cfg)
-	token := must(dev.Issuer().Mint(authz.DevClaims{Sub: "cache-user"}))
-	client := openai.NewClient(option.WithBaseURL(dev.EdgeURL()+"/v1/"), option.WithHTTPClient(httpClientTrusting(t, dev.CAFile())),
-		option.WithMaxRetries(0), option.WithAPIKey(token))
+	client, dbURL := startBedrockStack(t, fake, "cache-user", config.ChatModel{ID: "claude", Provider: "bedrock", UpstreamModel: "anthropic.claude-cache", MaxTokens: 1000,
+		Price: config.ChatPrice{Input: 3, Output: 15, CachedInput: 0.3, CacheWriteInput: 3.75}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

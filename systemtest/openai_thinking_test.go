@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 
 	"github.com/gatehouse-ai/gatehouse/internal/config"
-	"github.com/gatehouse-ai/gatehouse/services/authz"
 	"github.com/gatehouse-ai/gatehouse/services/chat/providertest"
 )
 
@@ -29,18 +27,10 @@ import (
 func TestBedrockThinkingWithTools(t *testing.T) {
 	fakeAWSEnvironment(t)
 	fake := providertest.NewBedrock(providertest.Reply{Chunks: []string{"Sunny in Oslo."}, Usage: &providertest.Usage{InputTokens: 80, OutputTokens: 5}})
-	t.Cleanup(fake.Close)
-	dbURL := postgresSchema(t)
-	cfg := devConfig(t, dbURL)
-	cfg.Chat.Providers = []config.ChatProvider{{Name: "bedrock", Type: "bedrock", BaseURL: fake.URL}}
-	cfg.Chat.Models = []config.ChatModel{{
+	client, _ := startBedrockStack(t, fake, "thinking-user", config.ChatModel{
 		ID: "claude-thinking", Provider: "bedrock", UpstreamModel: "anthropic.claude-sonnet", MaxTokens: 8000, DefaultMaxTokens: 4000,
 		RequestFields: map[string]any{"thinking": map[string]any{"type": "enabled", "budget_tokens": 1024}},
-	}}
-	dev := startDev(t, cfg)
-	token := must(dev.Issuer().Mint(authz.DevClaims{Sub: "thinking-user"}))
-	client := openai.NewClient(option.WithBaseURL(dev.EdgeURL()+"/v1/"), option.WithHTTPClient(httpClientTrusting(t, dev.CAFile())),
-		option.WithMaxRetries(0), option.WithAPIKey(token))
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

@@ -126,17 +126,7 @@ func TestReasoningEffort(t *testing.T) {
 // its mapping, and nova is never called.
 func TestReasoningEffortFallback(t *testing.T) {
 	t.Parallel()
-	failing := providertest.NewOpenAI(providertest.Reply{Status: 500})
-	t.Cleanup(failing.Close)
-	br := providertest.NewBedrock(providertest.Reply{Chunks: []string{"a", "b"}})
-	t.Cleanup(br.Close)
-	cfg := effortConfig(failing, br)
-	for i := range cfg.Models {
-		if cfg.Models[i].ID == "gpt" {
-			cfg.Models[i].Fallbacks = []string{"nova", "claude-think"}
-		}
-	}
-	h := newHarness(t, cfg, contractOpts{})
+	h, failing, br := failingGPT(t, "nova", "claude-think")
 	lou := user("lou")
 	sub := h.listen(h.subj.Outbound(lou.ChannelID))
 	h.publish(lou, "fb-high", modelRequest("gpt", "think hard", withEffort("high")), nil)
@@ -204,4 +194,21 @@ func TestReasoningEffortConfig(t *testing.T) {
 			t.Errorf("%s: %v, want Models[%d]%s", tc.name, err, idx[tc.model], tc.want)
 		}
 	}
+}
+
+// failingGPT runs chat on effortConfig with gpt's upstream failing (HTTP
+// 500) and fallbacks as gpt's fallbacks; Bedrock answers "ab".
+func failingGPT(t *testing.T, fallbacks ...string) (*harness, *providertest.OpenAI, *providertest.Bedrock) {
+	t.Helper()
+	failing := providertest.NewOpenAI(providertest.Reply{Status: 500})
+	t.Cleanup(failing.Close)
+	br := providertest.NewBedrock(providertest.Reply{Chunks: []string{"a", "b"}})
+	t.Cleanup(br.Close)
+	cfg := effortConfig(failing, br)
+	for i := range cfg.Models {
+		if cfg.Models[i].ID == "gpt" {
+			cfg.Models[i].Fallbacks = fallbacks
+		}
+	}
+	return newHarness(t, cfg, contractOpts{}), failing, br
 }

@@ -130,17 +130,7 @@ func TestOpenAIParams(t *testing.T) {
 // verbosity and echo can.
 func TestOpenAIParamsFallback(t *testing.T) {
 	t.Parallel()
-	failing := providertest.NewOpenAI(providertest.Reply{Status: 500})
-	t.Cleanup(failing.Close)
-	br := providertest.NewBedrock(providertest.Reply{Chunks: []string{"a", "b"}})
-	t.Cleanup(br.Close)
-	cfg := effortConfig(failing, br)
-	for i := range cfg.Models {
-		if cfg.Models[i].ID == "gpt" {
-			cfg.Models[i].Fallbacks = []string{"nova", "echo"}
-		}
-	}
-	h := newHarness(t, cfg, contractOpts{})
+	h, _, br := failingGPT(t, "nova", "echo")
 	lin := user("lin")
 	sub := h.listen(h.subj.Outbound(lin.ChannelID))
 	for _, tc := range []struct {
