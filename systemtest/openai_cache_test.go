@@ -18,18 +18,19 @@ import (
 // message and a user message whose content parts carry Anthropic's
 // cache_control, and a tool with one, to a Bedrock model on a fake
 // ConverseStream endpoint: Bedrock gets cachePoint blocks right after
-// those parts and that tool, and the ledger row counts the cache reads and
-// writes the fake reports as input tokens, priced at the configured
-// cached and cache write prices. It sets environment variables, so it
+// those parts and that tool (with the ttl one part asks for), and the
+// ledger row counts the cache reads and writes the fake reports as input
+// tokens, priced at the configured cached, cache write and 1-hour cache
+// write prices. It sets environment variables, so it
 // does not run in parallel.
 func TestPromptCacheThroughTheAPI(t *testing.T) {
 	fakeAWSEnvironment(t)
 	fake := providertest.NewBedrock(providertest.Reply{
 		Chunks: []string{"cached", " answer"},
-		Usage:  &providertest.Usage{InputTokens: 12, OutputTokens: 5, CacheReadInputTokens: 2000, CacheWriteInputTokens: 1000},
+		Usage:  &providertest.Usage{InputTokens: 12, OutputTokens: 5, CacheReadInputTokens: 2000, CacheWriteInputTokens: 1000, CacheWrite1hInputTokens: 400},
 	})
 	client, dbURL := startBedrockStack(t, fake, "cache-user", config.ChatModel{ID: "claude", Provider: "bedrock", UpstreamModel: "anthropic.claude-cache", MaxTokens: 1000,
-		Price: config.ChatPrice{Input: 3, Output: 15, CachedInput: 0.3, CacheWriteInput: 3.75}})
+		Price: config.ChatPrice{Input: 3, Output: 15, CachedInput: 0.3, CacheWriteInput: 3.75, CacheWrite1hInput: 6}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -37,7 +38,7 @@ func TestPromptCacheThroughTheAPI(t *testing.T) {
 	rules := openai.ChatCompletionContentPartTextParam{Text: "long rules"}
 	rules.SetExtraFields(ephemeral)
 	doc := openai.ChatCompletionContentPartTextParam{Text: "long document"}
-	doc.SetExtraFields(ephemeral)
+	doc.SetExtraFields(map[string]any{"cache_control": map[string]any{"type": "ephemeral", "ttl": "1h"}})
 	tool := weatherTool()
 	tool.OfFunction.SetExtraFields(ephemeral)
 	params := openai.ChatCompletionNewParams{
@@ -63,7 +64,7 @@ func TestPromptCacheThroughTheAPI(t *testing.T) {
 	const point = `{"cachePoint":{"type":"default"}}`
 	for field, want := range map[string]string{
 		"system":   `[{"text":"long rules"},` + point + `,{"text":"be brief"}]`,
-		"messages": `[{"content":[{"text":"long document"},` + point + `,{"text":"question?"}],"role":"user"}]`,
+		"messages": `[{"content":[{"text":"long document"},{"cachePoint":{"ttl":"1h","type":"default"}},{"text":"question?"}],"role":"user"}]`,
 	} {
 		if got, _ := json.Marshal(reqs[0].Body[field]); string(got) != want {
 			t.Errorf("upstream %s\n got %s\nwant %s", field, got, want)
@@ -75,9 +76,10 @@ func TestPromptCacheThroughTheAPI(t *testing.T) {
 	}
 
 	// 12 uncached input tokens at $3/M, 2,000 read from the cache at
-	// $0.30/M, 1,000 written to it at $3.75/M, 5 output at $15/M.
+	// $0.30/M, 600 written to it for 5 minutes at $3.75/M and 400 for an
+	// hour at $6/M, 5 output at $15/M.
 	rows := waitLedgerRows(t, "pgx", dbURL, strings.TrimPrefix(resp.ID, "chatcmpl-"))
-	if want := int64(12*3 + 2000*0.3 + 1000*3.75 + 5*15); len(rows) != 1 || rows[0].Status != bus.UsageStatusOK || rows[0].InputTokens != 3012 ||
+	if want := int64(12*3 + 2000*0.3 + 600*3.75 + 400*6 + 5*15); len(rows) != 1 || rows[0].Status != bus.UsageStatusOK || rows[0].InputTokens != 3012 ||
 		rows[0].OutputTokens != 5 || rows[0].TotalTokens != 3017 || rows[0].CostMicroUSD != want {
 		t.Fatalf("ledger %+v, want 3012 input tokens costing %d", rows, want)
 	}

@@ -157,6 +157,10 @@ type ChatPrice struct {
 	// prompt cache (Bedrock); 0 means Input. Anthropic's models charge
 	// 1.25 times the input price for 5-minute cache writes.
 	CacheWriteInput float64 `yaml:"cache_write_input_per_million"`
+	// CacheWrite1hInput prices input tokens written to the prompt cache
+	// for an hour (cache_control ttl "1h"); 0 means CacheWriteInput.
+	// Anthropic's models charge twice the input price.
+	CacheWrite1hInput float64 `yaml:"cache_write_1h_input_per_million"`
 }
 
 // ChatGuardrail is a Bedrock guardrail configuration.

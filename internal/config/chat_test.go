@@ -30,7 +30,7 @@ chat:
       default_max_tokens: 1024
       max_tokens: 8192
       context_window: 200000
-      price: {input_per_million: 3, output_per_million: 15, cached_input_per_million: 0.3, cache_write_input_per_million: 3.75}
+      price: {input_per_million: 3, output_per_million: 15, cached_input_per_million: 0.3, cache_write_input_per_million: 3.75, cache_write_1h_input_per_million: 6}
       guardrail: {id: gr-1, version: "1", trace: enabled}
       fallbacks: [llama]
     - id: llama
@@ -59,7 +59,7 @@ func TestChatCatalogFromYAML(t *testing.T) {
 		t.Fatalf("providers %+v", c.Providers)
 	}
 	m := c.Models[0]
-	if m.UpstreamModel != "anthropic.claude-3-5-sonnet-20240620-v1:0" || m.Price.CachedInput != 0.3 || m.Price.CacheWriteInput != 3.75 || m.Guardrail.Version != "1" || m.Fallbacks[0] != "llama" || m.ContextWindow != 200000 {
+	if m.UpstreamModel != "anthropic.claude-3-5-sonnet-20240620-v1:0" || m.Price.CachedInput != 0.3 || m.Price.CacheWriteInput != 3.75 || m.Price.CacheWrite1hInput != 6 || m.Guardrail.Version != "1" || m.Fallbacks[0] != "llama" || m.ContextWindow != 200000 {
 		t.Fatalf("model %+v", m)
 	}
 }

@@ -42,7 +42,7 @@ func ChatConfig(n config.NATS, c config.Chat, log *slog.Logger) chat.Config {
 			ID: m.ID, Aliases: m.Aliases, Provider: m.Provider, UpstreamModel: m.UpstreamModel,
 			DefaultMaxTokens: m.DefaultMaxTokens, MaxTokens: m.MaxTokens, ContextWindow: m.ContextWindow,
 			Price: chat.Price{InputPerMillion: m.Price.Input, OutputPerMillion: m.Price.Output, CachedInputPerMillion: m.Price.CachedInput,
-				CacheWriteInputPerMillion: m.Price.CacheWriteInput},
+				CacheWriteInputPerMillion: m.Price.CacheWriteInput, CacheWrite1hInputPerMillion: m.Price.CacheWrite1hInput},
 			Fallbacks: m.Fallbacks,
 			NoVision:  !m.ReadsImages(), NoTools: !m.CallsTools(),
 		}

@@ -20,7 +20,7 @@ func TestChatConfigMapping(t *testing.T) {
 	c := config.Default().Chat
 	c.Providers = []config.ChatProvider{{Name: "local", Type: "openai", BaseURL: "http://127.0.0.1:1/v1", ImageURLs: true}}
 	c.Models = []config.ChatModel{
-		{ID: "gpt", Provider: "local", MaxTokens: 100, Price: config.ChatPrice{Input: 1, Output: 2, CachedInput: 0.1, CacheWriteInput: 1.25}, Fallbacks: []string{"echo"},
+		{ID: "gpt", Provider: "local", MaxTokens: 100, Price: config.ChatPrice{Input: 1, Output: 2, CachedInput: 0.1, CacheWriteInput: 1.25, CacheWrite1hInput: 2}, Fallbacks: []string{"echo"},
 			Guardrail: &config.ChatGuardrail{ID: "g", Version: "1"}, RequestFields: map[string]any{"top_k": 20, "chat_template_kwargs": map[string]any{"enable_thinking": false}},
 			ReasoningEffort: map[string]any{"xhigh": map[string]any{"reasoning_effort": "high"}, "none": map[string]any{"chat_template_kwargs": map[string]any{"enable_thinking": false}}}},
 		{ID: "echo", Provider: "echo", MaxTokens: 8192},
@@ -30,7 +30,7 @@ func TestChatConfigMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := cc.Models[0]
-	if m.DefaultMaxTokens != 100 || cc.Models[1].DefaultMaxTokens != 1024 || m.Price.OutputPerMillion != 2 || m.Price.CachedInputPerMillion != 0.1 || m.Price.CacheWriteInputPerMillion != 1.25 || m.Guardrail.ID != "g" || cc.Providers[0].Type != chat.ProviderTypeOpenAI || !cc.Providers[0].ImageURLs ||
+	if m.DefaultMaxTokens != 100 || cc.Models[1].DefaultMaxTokens != 1024 || m.Price.OutputPerMillion != 2 || m.Price.CachedInputPerMillion != 0.1 || m.Price.CacheWriteInputPerMillion != 1.25 || m.Price.CacheWrite1hInputPerMillion != 2 || m.Guardrail.ID != "g" || cc.Providers[0].Type != chat.ProviderTypeOpenAI || !cc.Providers[0].ImageURLs ||
 		string(m.RequestFields) != `{"chat_template_kwargs":{"enable_thinking":false},"top_k":20}` || cc.Models[1].RequestFields != nil ||
 		len(m.ReasoningEffort) != 2 || string(m.ReasoningEffort["xhigh"]) != `{"reasoning_effort":"high"}` ||
 		string(m.ReasoningEffort["none"]) != `{"chat_template_kwargs":{"enable_thinking":false}}` || cc.Models[1].ReasoningEffort != nil {

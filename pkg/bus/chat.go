@@ -74,10 +74,21 @@ type ContentBlock struct {
 // CachePointDefault is the only [CachePoint] type (Converse's).
 const CachePointDefault = "default"
 
+// Cache lifetimes a [CachePoint] may ask for (Converse's CacheTTL).
+const (
+	CacheTTL5m = "5m"
+	CacheTTL1h = "1h"
+)
+
 // CachePoint is a prompt cache point (Converse's CachePointBlock).
 type CachePoint struct {
 	// Type is [CachePointDefault].
 	Type string `json:"type"`
+	// TTL is how long the cache keeps the prefix: [CacheTTL5m],
+	// [CacheTTL1h], or "" for the provider's default (5 minutes).
+	// Anthropic's models charge more for 1-hour cache writes
+	// (Price.CacheWrite1hInputPerMillion).
+	TTL string `json:"ttl,omitempty"`
 }
 
 // ReasoningBlock is a model's reasoning from an earlier turn: its text with

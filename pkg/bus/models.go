@@ -29,8 +29,11 @@ type ModelInfo struct {
 	CachedInputPerMillion float64 `json:"cachedInputPerMillion,omitempty"`
 	// CacheWriteInputPerMillion prices input written to the upstream's
 	// prompt cache; absent means InputPerMillion.
-	CacheWriteInputPerMillion float64  `json:"cacheWriteInputPerMillion,omitempty"`
-	Fallbacks                 []string `json:"fallbacks,omitempty"`
+	CacheWriteInputPerMillion float64 `json:"cacheWriteInputPerMillion,omitempty"`
+	// CacheWrite1hInputPerMillion prices input written to the prompt cache
+	// for an hour; absent means CacheWriteInputPerMillion.
+	CacheWrite1hInputPerMillion float64  `json:"cacheWrite1hInputPerMillion,omitempty"`
+	Fallbacks                   []string `json:"fallbacks,omitempty"`
 	// Capabilities says what the model can do besides text; nil from a
 	// chat that predates it, which means unknown.
 	Capabilities *ModelCapabilities `json:"capabilities,omitempty"`

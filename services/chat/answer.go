@@ -83,12 +83,18 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	}
 	if hit == nil {
 		// The most any model of the chain may cost.
-		cachePoints := hasCachePoints(j.req)
+		cachePoints, hour := cachePointsOf(j.req)
 		for _, m := range s.models.chain(j.v.model) {
-			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, 0, reserve.MaxOutputTokens))
+			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, 0, 0, reserve.MaxOutputTokens))
 			if cachePoints {
-				// All the input may be written to the prompt cache.
-				reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, inTokens, reserve.MaxOutputTokens))
+				// All the input may be written to the prompt cache, for an
+				// hour if a cache point asks for that.
+				var hourly int64
+				if hour {
+					hourly = inTokens
+				}
+				reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, inTokens, 0, reserve.MaxOutputTokens),
+					m.Price.CostMicroUSD(inTokens, 0, inTokens, hourly, reserve.MaxOutputTokens))
 			}
 		}
 	}
@@ -147,7 +153,7 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	usage.TotalTokens = usage.InputTokens + usage.OutputTokens
 	var cost int64
 	if hit == nil {
-		cost = g.model.Price.CostMicroUSD(usage.InputTokens, res.CachedInputTokens, res.CacheWriteInputTokens, usage.OutputTokens)
+		cost = g.model.Price.CostMicroUSD(usage.InputTokens, res.CachedInputTokens, res.CacheWriteInputTokens, res.CacheWrite1hInputTokens, usage.OutputTokens)
 	}
 	status, stopReason := bus.UsageStatusOK, res.StopReason
 	switch {

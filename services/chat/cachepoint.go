@@ -16,6 +16,9 @@ func validateCachePoints(req *bus.ChatRequest) *requestError {
 		if c.Type != bus.CachePointDefault {
 			return invalid("%s.cachePoint.type is %q; want %q", fmt.Sprintf(field, args...), c.Type, bus.CachePointDefault)
 		}
+		if c.TTL != "" && c.TTL != bus.CacheTTL5m && c.TTL != bus.CacheTTL1h {
+			return invalid("%s.cachePoint.ttl is %q; want %q, %q or none", fmt.Sprintf(field, args...), c.TTL, bus.CacheTTL5m, bus.CacheTTL1h)
+		}
 		if total++; total > MaxCachePoints {
 			return invalid("the request holds more than %d cache points (system, messages and toolConfig.tools together), the limit", MaxCachePoints)
 		}
@@ -81,26 +84,27 @@ func otherThanCachePoint(b bus.ContentBlock) bool {
 	return b.Text != "" || b.Image != nil || b.ToolUse != nil || b.ToolResult != nil || b.ReasoningContent != nil
 }
 
-// hasCachePoints reports whether req holds a prompt cache point.
-func hasCachePoints(req *bus.ChatRequest) bool {
-	for _, b := range req.System {
-		if b.CachePoint != nil {
-			return true
+// cachePointsOf reports whether req holds a prompt cache point, and
+// whether one asks for a 1-hour cache ([bus.CacheTTL1h]).
+func cachePointsOf(req *bus.ChatRequest) (found, hour bool) {
+	see := func(c *bus.CachePoint) {
+		if c != nil {
+			found = true
+			hour = hour || c.TTL == bus.CacheTTL1h
 		}
+	}
+	for _, b := range req.System {
+		see(b.CachePoint)
 	}
 	for _, m := range req.Messages {
 		for _, b := range m.Content {
-			if b.CachePoint != nil {
-				return true
-			}
+			see(b.CachePoint)
 		}
 	}
 	if tc := req.ToolConfig; tc != nil {
 		for _, t := range tc.Tools {
-			if t.CachePoint != nil {
-				return true
-			}
+			see(t.CachePoint)
 		}
 	}
-	return false
+	return found, hour
 }

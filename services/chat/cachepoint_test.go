@@ -34,6 +34,9 @@ func TestCachePointValidationErrors(t *testing.T) {
 			r.System = []bus.ContentBlock{{Text: "s", CachePoint: &bus.CachePoint{Type: "default"}}}
 		}, "system[0] sets cachePoint and another field"},
 		{"system only points", func(r *bus.ChatRequest) { r.System = []bus.ContentBlock{cp()} }, "system holds only cache points"},
+		{"ttl", func(r *bus.ChatRequest) {
+			r.System = []bus.ContentBlock{{Text: "s"}, {CachePoint: &bus.CachePoint{Type: "default", TTL: "2h"}}}
+		}, `system[1].cachePoint.ttl is "2h"; want "5m", "1h" or none`},
 		{"message type", func(r *bus.ChatRequest) {
 			r.Messages[0].Content = append(r.Messages[0].Content, bus.ContentBlock{CachePoint: &bus.CachePoint{}})
 		}, `messages[0].content[1].cachePoint.type is ""; want "default"`},
@@ -115,24 +118,31 @@ func TestCachePointsAccepted(t *testing.T) {
 // TestBedrockCacheWriteCost: the tokens Bedrock reads from and writes to
 // its prompt cache are input tokens of the usage record, and its cost
 // prices them at the cached and the cache write price; a model without a
-// cache write price charges writes as input. The reservation of a request
-// with cache points covers all of its input written at the write price.
+// cache write price charges writes as input; writes for an hour are
+// priced at the 1-hour write price. The reservation of a request with
+// cache points covers all of its input written at the write price (the
+// 1-hour one when a cache point asks for an hour).
 func TestBedrockCacheWriteCost(t *testing.T) {
 	t.Parallel()
-	usage := &providertest.Usage{InputTokens: 10, OutputTokens: 4, CacheReadInputTokens: 200, CacheWriteInputTokens: 1000}
 	for _, tc := range []struct {
 		name        string
 		price       chat.Price
+		hour        int64  // of the 1,000 cache writes, those for an hour
+		ttl         string // of the cache points
 		cost        int64
 		reservePerM float64 // input price of the reservation
 	}{
 		// 10*3 + 200*0.3 + 1000*3.75 + 4*15 = 30 + 60 + 3750 + 60.
-		{"write price", chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3, CacheWriteInputPerMillion: 3.75}, 3900, 3.75},
+		{"write price", chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3, CacheWriteInputPerMillion: 3.75}, 0, "", 3900, 3.75},
 		// 10*3 + 200*0.3 + 1000*3 + 4*15.
-		{"input price", chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3}, 3150, 3},
+		{"input price", chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3}, 0, "", 3150, 3},
+		// 10*3 + 200*0.3 + 400*3.75 + 600*6 + 4*15 = 30 + 60 + 1500 + 3600 + 60.
+		{"1-hour writes", chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3, CacheWriteInputPerMillion: 3.75, CacheWrite1hInputPerMillion: 6},
+			600, bus.CacheTTL1h, 5250, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			usage := &providertest.Usage{InputTokens: 10, OutputTokens: 4, CacheReadInputTokens: 200, CacheWriteInputTokens: 1000, CacheWrite1hInputTokens: tc.hour}
 			fake := providertest.NewBedrock(providertest.Reply{Chunks: []string{"o", "k"}, Usage: usage})
 			defer fake.Close()
 			cfg := bedrockConfig(fake)
@@ -142,7 +152,7 @@ func TestBedrockCacheWriteCost(t *testing.T) {
 			cat := user("cat")
 			sub := h.listen(h.subj.Outbound(cat.ChannelID))
 			h.publish(cat, "req-cw", modelRequest("claude", "long document", func(r *bus.ChatRequest) {
-				r.System = []bus.ContentBlock{{Text: "rules"}, cp()}
+				r.System = []bus.ContentBlock{{Text: "rules"}, {CachePoint: &bus.CachePoint{Type: bus.CachePointDefault, TTL: tc.ttl}}}
 				r.Messages[0].Content = append(r.Messages[0].Content, cp())
 				r.InferenceConfig = &bus.InferenceConfig{MaxTokens: 50}
 			}), nil)
@@ -162,7 +172,11 @@ func TestBedrockCacheWriteCost(t *testing.T) {
 				t.Fatalf("reserve %+v, want MaxCostMicroUSD %d", reserves, want)
 			}
 			body, _ := json.Marshal(fake.Requests()[0].Body)
-			for _, want := range []string{`"system":[{"text":"rules"},{"cachePoint":{"type":"default"}}]`,
+			point := `{"cachePoint":{"type":"default"}}`
+			if tc.ttl != "" {
+				point = `{"cachePoint":{"ttl":"` + tc.ttl + `","type":"default"}}`
+			}
+			for _, want := range []string{`"system":[{"text":"rules"},` + point + `]`,
 				`"content":[{"text":"long document"},{"cachePoint":{"type":"default"}}]`} {
 				if !strings.Contains(string(body), want) {
 					t.Errorf("upstream body %s lacks %s", body, want)

@@ -135,13 +135,19 @@ type Price struct {
 	// charge 1.25 times the input price for 5-minute cache writes); 0
 	// means InputPerMillion.
 	CacheWriteInputPerMillion float64
+	// CacheWrite1hInputPerMillion prices input tokens written to the
+	// prompt cache for an hour (a cache point with TTL "1h"; Anthropic's
+	// models charge twice the input price); 0 means
+	// CacheWriteInputPerMillion.
+	CacheWrite1hInputPerMillion float64
 }
 
 // CostMicroUSD prices usage, rounding up to a whole micro-USD. cached
 // counts the input tokens (included in input) read from a prompt cache,
-// cacheWrite those (also included in input) written to it; each is
-// clamped to the input not already priced.
-func (p Price) CostMicroUSD(input, cached, cacheWrite, output int64) int64 {
+// cacheWrite those (also included in input) written to it, and
+// cacheWrite1h the part of cacheWrite written for an hour; each is clamped
+// to the tokens not already priced.
+func (p Price) CostMicroUSD(input, cached, cacheWrite, cacheWrite1h, output int64) int64 {
 	cachedPrice := p.CachedInputPerMillion
 	if cachedPrice == 0 {
 		cachedPrice = p.InputPerMillion
@@ -150,11 +156,16 @@ func (p Price) CostMicroUSD(input, cached, cacheWrite, output int64) int64 {
 	if writePrice == 0 {
 		writePrice = p.InputPerMillion
 	}
+	write1hPrice := p.CacheWrite1hInputPerMillion
+	if write1hPrice == 0 {
+		write1hPrice = writePrice
+	}
 	input = max(input, 0)
 	cached = min(max(cached, 0), input)
 	cacheWrite = min(max(cacheWrite, 0), input-cached)
+	cacheWrite1h = min(max(cacheWrite1h, 0), cacheWrite)
 	c := float64(input-cached-cacheWrite)*p.InputPerMillion + float64(cached)*cachedPrice +
-		float64(cacheWrite)*writePrice + float64(output)*p.OutputPerMillion
+		float64(cacheWrite-cacheWrite1h)*writePrice + float64(cacheWrite1h)*write1hPrice + float64(output)*p.OutputPerMillion
 	if c >= math.MaxInt64 {
 		return math.MaxInt64
 	}
@@ -218,7 +229,7 @@ func newCatalog(models []Model, providers map[string]string) (catalog, error) {
 			return c, fmt.Errorf("%w: %s.ContextWindow %d is negative", ErrInvalidConfig, field, m.ContextWindow)
 		case m.ContextWindow > 0 && m.MaxTokens > m.ContextWindow:
 			return c, fmt.Errorf("%w: %s.MaxTokens %d exceeds ContextWindow %d", ErrInvalidConfig, field, m.MaxTokens, m.ContextWindow)
-		case m.Price.InputPerMillion < 0 || m.Price.OutputPerMillion < 0 || m.Price.CachedInputPerMillion < 0 || m.Price.CacheWriteInputPerMillion < 0:
+		case m.Price.InputPerMillion < 0 || m.Price.OutputPerMillion < 0 || m.Price.CachedInputPerMillion < 0 || m.Price.CacheWriteInputPerMillion < 0 || m.Price.CacheWrite1hInputPerMillion < 0:
 			return c, fmt.Errorf("%w: %s.Price has a negative price", ErrInvalidConfig, field)
 		case len(m.Fallbacks) > MaxFallbacks:
 			return c, fmt.Errorf("%w: %s.Fallbacks has %d entries, more than the limit of %d", ErrInvalidConfig, field, len(m.Fallbacks), MaxFallbacks)

@@ -563,27 +563,33 @@ func TestProviderConfigValidate(t *testing.T) {
 
 func TestPriceCost(t *testing.T) {
 	t.Parallel()
-	p := chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3, CacheWriteInputPerMillion: 3.75}
-	// Without a cache write price, writes cost the input price.
+	p := chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3, CacheWriteInputPerMillion: 3.75, CacheWrite1hInputPerMillion: 6}
+	// Without a cache write price, writes cost the input price; without a
+	// 1-hour one, 1-hour writes cost the (5-minute) write price.
 	noWrite := chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CachedInputPerMillion: 0.3}
+	no1h := chat.Price{InputPerMillion: 3, OutputPerMillion: 15, CacheWriteInputPerMillion: 3.75}
 	cases := []struct {
-		p                              chat.Price
-		in, cached, written, out, want int64
+		p                                    chat.Price
+		in, cached, written, hour, out, want int64
 	}{
-		{p, 0, 0, 0, 0, 0},
-		{p, 1000, 0, 0, 100, 3000 + 1500},
-		{p, 1000, 400, 0, 0, 600*3 + 120},
-		{p, 1, 1, 0, 0, 1},   // 0.3 rounds up
-		{p, 10, 50, 0, 0, 3}, // cached beyond input is clamped
-		{p, 1000, 0, 400, 0, 600*3 + 1500},
-		{p, 1000, 200, 400, 10, 400*3 + 60 + 1500 + 150},
-		{p, 1, 0, 1, 0, 4},    // 3.75 rounds up
-		{p, 10, 4, 50, 0, 24}, // writes beyond the uncached input are clamped: 1.2 + 22.5 rounds up
-		{noWrite, 1000, 200, 400, 0, 800*3 + 60},
+		{p, 0, 0, 0, 0, 0, 0},
+		{p, 1000, 0, 0, 0, 100, 3000 + 1500},
+		{p, 1000, 400, 0, 0, 0, 600*3 + 120},
+		{p, 1, 1, 0, 0, 0, 1},   // 0.3 rounds up
+		{p, 10, 50, 0, 0, 0, 3}, // cached beyond input is clamped
+		{p, 1000, 0, 400, 0, 0, 600*3 + 1500},
+		{p, 1000, 200, 400, 0, 10, 400*3 + 60 + 1500 + 150},
+		{p, 1, 0, 1, 0, 0, 4},    // 3.75 rounds up
+		{p, 10, 4, 50, 0, 0, 24}, // writes beyond the uncached input are clamped: 1.2 + 22.5 rounds up
+		{noWrite, 1000, 200, 400, 0, 0, 800*3 + 60},
+		{p, 1000, 0, 400, 100, 0, 600*3 + 300*3.75 + 100*6},
+		{p, 1000, 0, 400, 900, 0, 600*3 + 400*6}, // 1-hour writes beyond the writes are clamped
+		{no1h, 1000, 0, 400, 100, 0, 600*3 + 400*3.75},
+		{noWrite, 1000, 0, 400, 100, 0, 1000 * 3},
 	}
 	for _, tc := range cases {
-		if got := tc.p.CostMicroUSD(tc.in, tc.cached, tc.written, tc.out); got != tc.want {
-			t.Errorf("%+v.CostMicroUSD(%d, %d, %d, %d) = %d, want %d", tc.p, tc.in, tc.cached, tc.written, tc.out, got, tc.want)
+		if got := tc.p.CostMicroUSD(tc.in, tc.cached, tc.written, tc.hour, tc.out); got != tc.want {
+			t.Errorf("%+v.CostMicroUSD(%d, %d, %d, %d, %d) = %d, want %d", tc.p, tc.in, tc.cached, tc.written, tc.hour, tc.out, got, tc.want)
 		}
 	}
 }

@@ -108,18 +108,19 @@ func (s *Service) serveModels() (micro.Service, error) {
 	resp := bus.ModelsResponse{Models: make([]bus.ModelInfo, 0, len(s.models.models))}
 	for _, m := range s.models.models {
 		resp.Models = append(resp.Models, bus.ModelInfo{
-			ID:                        m.ID,
-			Aliases:                   m.Aliases,
-			Provider:                  m.Provider,
-			ContextWindow:             m.ContextWindow,
-			DefaultMaxTokens:          m.DefaultMaxTokens,
-			MaxTokens:                 m.MaxTokens,
-			InputPerMillion:           m.Price.InputPerMillion,
-			OutputPerMillion:          m.Price.OutputPerMillion,
-			CachedInputPerMillion:     m.Price.CachedInputPerMillion,
-			CacheWriteInputPerMillion: m.Price.CacheWriteInputPerMillion,
-			Fallbacks:                 m.Fallbacks,
-			Capabilities:              &bus.ModelCapabilities{Vision: !m.NoVision, Tools: !m.NoTools},
+			ID:                          m.ID,
+			Aliases:                     m.Aliases,
+			Provider:                    m.Provider,
+			ContextWindow:               m.ContextWindow,
+			DefaultMaxTokens:            m.DefaultMaxTokens,
+			MaxTokens:                   m.MaxTokens,
+			InputPerMillion:             m.Price.InputPerMillion,
+			OutputPerMillion:            m.Price.OutputPerMillion,
+			CachedInputPerMillion:       m.Price.CachedInputPerMillion,
+			CacheWriteInputPerMillion:   m.Price.CacheWriteInputPerMillion,
+			CacheWrite1hInputPerMillion: m.Price.CacheWrite1hInputPerMillion,
+			Fallbacks:                   m.Fallbacks,
+			Capabilities:                &bus.ModelCapabilities{Vision: !m.NoVision, Tools: !m.NoTools},
 		})
 	}
 	svc, err := micro.AddService(s.nc, micro.Config{

@@ -128,9 +128,9 @@ func TestOpenAITranslate(t *testing.T) {
 			"tools":[{"type":"function","function":{"name":"f"},"cache_control":{"type":"ephemeral"}},{"type":"function","function":{"name":"g"},"cache_control":null}]}`,
 			bus.ChatRequest{ModelID: "m", System: []bus.ContentBlock{{Text: "rules"}, {CachePoint: &bus.CachePoint{Type: "default"}}, {Text: "more"}, {Text: "plain"}},
 				Messages: []bus.Message{
-					{Role: "user", Content: []bus.ContentBlock{{Text: "doc"}, {CachePoint: &bus.CachePoint{Type: "default"}},
+					{Role: "user", Content: []bus.ContentBlock{{Text: "doc"}, {CachePoint: &bus.CachePoint{Type: "default", TTL: "1h"}},
 						{Image: &bus.ImageBlock{Format: "webp", Source: bus.ImageSource{Bytes: []byte("RIFF")}}}, {CachePoint: &bus.CachePoint{Type: "default"}}, {Text: "q"}}},
-					{Role: "assistant", Content: []bus.ContentBlock{{Text: "a"}, {CachePoint: &bus.CachePoint{Type: "default"}},
+					{Role: "assistant", Content: []bus.ContentBlock{{Text: "a"}, {CachePoint: &bus.CachePoint{Type: "default", TTL: "5m"}},
 						{ToolUse: &bus.ToolUseBlock{ToolUseID: "c1", Name: "f", Input: json.RawMessage(`{}`)}}}},
 					{Role: "user", Content: []bus.ContentBlock{{ToolResult: &bus.ToolResultBlock{ToolUseID: "c1", Content: []bus.ToolResultContent{{Text: "r"}}}},
 						{CachePoint: &bus.CachePoint{Type: "default"}}, {Text: "again"}}},

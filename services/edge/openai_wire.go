@@ -132,9 +132,9 @@ type oaPart struct {
 // cacheControlEphemeral is the only cache_control type (Anthropic's).
 const cacheControlEphemeral = "ephemeral"
 
-// cacheTTLs are the cache_control ttl values accepted. The ttl is not
-// passed on: the cache point keeps Bedrock's default lifetime (5 minutes).
-var cacheTTLs = []string{"5m", "1h"}
+// cacheTTLs are the cache_control ttl values accepted, passed on as the
+// cache point's lifetime.
+var cacheTTLs = []string{bus.CacheTTL5m, bus.CacheTTL1h}
 
 // cachePoint reads a cache_control (field names it for errors): absent or
 // null is no cache point, {"type":"ephemeral"} (with an optional ttl) is
@@ -154,13 +154,13 @@ func cachePoint(raw json.RawMessage, field string) (*bus.CachePoint, *apiError) 
 	if cc.Type != cacheControlEphemeral {
 		return nil, badParam(field+".type", "%s.type %q is not supported; use %q", field, cc.Type, cacheControlEphemeral)
 	}
+	cp := &bus.CachePoint{Type: bus.CachePointDefault}
 	if ttl := bytes.TrimSpace(cc.TTL); len(ttl) > 0 && string(ttl) != "null" {
-		var s string
-		if json.Unmarshal(ttl, &s) != nil || !slices.Contains(cacheTTLs, s) {
+		if json.Unmarshal(ttl, &cp.TTL) != nil || !slices.Contains(cacheTTLs, cp.TTL) {
 			return nil, badParam(field+".ttl", "%s.ttl must be %s", field, strings.Join(cacheTTLs, " or "))
 		}
 	}
-	return &bus.CachePoint{Type: bus.CachePointDefault}, nil
+	return cp, nil
 }
 
 // oaImageURL is an image_url part's image; detail is OpenAI's resolution

@@ -198,6 +198,15 @@ func (b *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if u.CacheWriteInputTokens > 0 {
 			usage["cacheWriteInputTokens"] = u.CacheWriteInputTokens
+			// The breakdown by TTL, 1h before 5m, as Bedrock sorts it.
+			var details []map[string]any
+			if u.CacheWrite1hInputTokens > 0 {
+				details = append(details, map[string]any{"ttl": "1h", "inputTokens": u.CacheWrite1hInputTokens})
+			}
+			if n := u.CacheWriteInputTokens - u.CacheWrite1hInputTokens; n > 0 {
+				details = append(details, map[string]any{"ttl": "5m", "inputTokens": n})
+			}
+			usage["cacheDetails"] = details
 		}
 		md["usage"] = usage
 	}

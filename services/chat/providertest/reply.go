@@ -14,6 +14,9 @@ import (
 // by the fake Bedrock only.
 type Usage struct {
 	InputTokens, OutputTokens, CacheReadInputTokens, CacheWriteInputTokens int64
+	// CacheWrite1hInputTokens is the part of CacheWriteInputTokens written
+	// for an hour, reported in cacheDetails (Bedrock only).
+	CacheWrite1hInputTokens int64
 }
 
 // Reply scripts one answer of a fake upstream.

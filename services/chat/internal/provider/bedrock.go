@@ -230,6 +230,11 @@ func (b *Bedrock) Stream(ctx context.Context, call *Call, emit func(Delta) error
 				// inputTokens; both are input the model read.
 				res.CachedInputTokens = int64(aws.ToInt32(u.CacheReadInputTokens))
 				res.CacheWriteInputTokens = int64(aws.ToInt32(u.CacheWriteInputTokens))
+				for _, d := range u.CacheDetails {
+					if d.Ttl == types.CacheTTLOneHour {
+						res.CacheWrite1hInputTokens += int64(aws.ToInt32(d.InputTokens))
+					}
+				}
 				res.Usage.InputTokens += res.CachedInputTokens + res.CacheWriteInputTokens
 			}
 		}

@@ -124,7 +124,7 @@ func toolConfig(call *Call) (*types.ToolConfiguration, error) {
 // cachePoint maps a cache point to Bedrock's (chat allows only the type
 // "default").
 func cachePoint(c *bus.CachePoint) types.CachePointBlock {
-	return types.CachePointBlock{Type: types.CachePointType(c.Type)}
+	return types.CachePointBlock{Type: types.CachePointType(c.Type), Ttl: types.CacheTTL(c.TTL)}
 }
 
 // jsonDocument decodes raw JSON into a Bedrock document. The SDK's

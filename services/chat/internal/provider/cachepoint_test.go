@@ -76,6 +76,30 @@ func TestBedrockCachePoints(t *testing.T) {
 	equalJSON(t, "toolConfig.tools[1]", tools[1], cp)
 }
 
+// TestBedrockCacheTTL: a cache point's TTL reaches Bedrock, and the
+// cache writes Bedrock reports for an hour (cacheDetails) are counted
+// apart, within the writes.
+func TestBedrockCacheTTL(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewBedrock(providertest.Reply{Chunks: []string{"ok"}, Usage: &providertest.Usage{
+		InputTokens: 5, OutputTokens: 1, CacheWriteInputTokens: 900, CacheWrite1hInputTokens: 600}})
+	defer fake.Close()
+	call := &Call{Model: "m", MaxTokens: 10,
+		System:   []bus.ContentBlock{{Text: "rules"}, {CachePoint: &bus.CachePoint{Type: bus.CachePointDefault, TTL: bus.CacheTTL1h}}},
+		Messages: []bus.Message{{Role: "user", Content: []bus.ContentBlock{{Text: "doc"}, {CachePoint: &bus.CachePoint{Type: bus.CachePointDefault, TTL: bus.CacheTTL5m}}, {Text: "q"}}}},
+	}
+	_, res, err := streamAll(t, bedrockOn(fake), call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := sentBody(t, fake)
+	equalJSON(t, "system", body["system"], `[{"text":"rules"},{"cachePoint":{"type":"default","ttl":"1h"}}]`)
+	equalJSON(t, "messages[0]", body["messages"].([]any)[0].(map[string]any)["content"], `[{"text":"doc"},{"cachePoint":{"type":"default","ttl":"5m"}},{"text":"q"}]`)
+	if res.CacheWriteInputTokens != 900 || res.CacheWrite1hInputTokens != 600 || res.Usage.InputTokens != 905 {
+		t.Fatalf("result %+v, want 900 cache writes of which 600 for an hour, 905 input tokens", res)
+	}
+}
+
 // TestOpenAICachePoints: OpenAI-compatible servers get no cache point, and
 // the body is the one of the call without them: no empty text, no extra
 // newline, no empty system message.

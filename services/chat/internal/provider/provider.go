@@ -100,6 +100,9 @@ type Result struct {
 	// upstream's prompt cache (included in Usage.InputTokens), priced
 	// separately (Bedrock reports them; OpenAI does not charge for them).
 	CacheWriteInputTokens int64
+	// CacheWrite1hInputTokens is the part of CacheWriteInputTokens written
+	// for an hour (Bedrock's cacheDetails), priced apart.
+	CacheWrite1hInputTokens int64
 	// Usage counts tokens; Estimated is set when the provider did not
 	// report them.
 	Usage bus.Usage
