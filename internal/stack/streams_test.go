@@ -154,3 +154,37 @@ func runDev(t *testing.T, cfg config.Config, check func(*Dev)) {
 		check(dev)
 	}
 }
+
+// TestDevMaxRequestBytes sets nats.max_request_bytes above the embedded
+// server's default max_payload: `gatehouse dev` raises the server's
+// max_payload to carry it, and INBOUND takes messages that large.
+func TestDevMaxRequestBytes(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.LogLevel = "error"
+	cfg.Edge.Addr = "127.0.0.1:0"
+	cfg.Edge.PlainHTTP = true
+	cfg.NATS.MaxRequestBytes = 12 << 20
+	runDev(t, cfg, func(dev *Dev) {
+		nc, err := bus.ConnectInProcess(dev.Server(), "check", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		if got := nc.MaxPayload(); got != 12<<20+bus.RequestHeaderHeadroom {
+			t.Errorf("embedded max_payload %d, want %d", got, 12<<20+bus.RequestHeaderHeadroom)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := js.Stream(t.Context(), "INBOUND")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.CachedInfo().Config.MaxMsgSize; got != 12<<20 {
+			t.Fatalf("INBOUND MaxMsgSize %d, want %d", got, 12<<20)
+		}
+	})
+}
