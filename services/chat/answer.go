@@ -83,7 +83,7 @@ func (s *Service) answer(ctx context.Context, j *job) {
 	}
 	if hit == nil {
 		// The most any model of the chain may cost.
-		cachePoints, hour := cachePointsOf(j.req)
+		cachePoints, hour := j.v.cache.points > 0, j.v.cache.hour
 		for _, m := range s.models.chain(j.v.model) {
 			reserve.MaxCostMicroUSD = max(reserve.MaxCostMicroUSD, m.Price.CostMicroUSD(inTokens, 0, 0, 0, reserve.MaxOutputTokens))
 			if cachePoints {

@@ -31,6 +31,8 @@ func invalid(format string, args ...any) *requestError {
 type validated struct {
 	model     *Model
 	maxTokens int
+	// cache is what the request asks of the upstream's prompt cache.
+	cache cacheUse
 }
 
 // validate checks a decoded chat request against the catalog and limits.
@@ -53,7 +55,8 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if len(req.Messages) > s.cfg.MaxMessages {
 		return validated{}, invalid("messages has %d entries, more than the limit of %d", len(req.Messages), s.cfg.MaxMessages)
 	}
-	if rerr := validateCachePoints(req); rerr != nil {
+	cache, rerr := validateCachePoints(req)
+	if rerr != nil {
 		return validated{}, rerr
 	}
 	// Cache points (checked above) count no bytes.
@@ -144,7 +147,7 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if size+outBytes > s.cfg.MaxInputBytes {
 		return validated{}, invalid("input (text, tool inputs and results, tool specifications, output schema) is %d bytes, more than the limit of %d", size+outBytes, s.cfg.MaxInputBytes)
 	}
-	v := validated{model: model, maxTokens: model.DefaultMaxTokens}
+	v := validated{model: model, maxTokens: model.DefaultMaxTokens, cache: cache}
 	limit := model.MaxTokens
 	if s.cfg.MaxOutputTokens > 0 && s.cfg.MaxOutputTokens < limit {
 		limit = s.cfg.MaxOutputTokens
