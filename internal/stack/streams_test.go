@@ -45,11 +45,7 @@ func TestStreamOptionsReachEveryService(t *testing.T) {
 // while INBOUND exists on file, and works once it is deleted.
 func TestDevInboundStorage(t *testing.T) {
 	t.Parallel()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.LogLevel = "error"
-	cfg.Edge.Addr = "127.0.0.1:0"
-	cfg.Edge.PlainHTTP = true
+	cfg := devTestConfig(t)
 
 	runDev(t, cfg, nil) // file, the default: INBOUND is created on file
 
@@ -160,11 +156,7 @@ func runDev(t *testing.T, cfg config.Config, check func(*Dev)) {
 // max_payload to carry it, and INBOUND takes messages that large.
 func TestDevMaxRequestBytes(t *testing.T) {
 	t.Parallel()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.LogLevel = "error"
-	cfg.Edge.Addr = "127.0.0.1:0"
-	cfg.Edge.PlainHTTP = true
+	cfg := devTestConfig(t)
 	cfg.NATS.MaxRequestBytes = 12 << 20
 	runDev(t, cfg, func(dev *Dev) {
 		nc, err := bus.ConnectInProcess(dev.Server(), "check", nil)
@@ -187,4 +179,15 @@ func TestDevMaxRequestBytes(t *testing.T) {
 			t.Fatalf("INBOUND MaxMsgSize %d, want %d", got, 12<<20)
 		}
 	})
+}
+
+// devTestConfig is the default configuration with a fresh data directory,
+// quiet logs and a plain-HTTP edge on a free port.
+func devTestConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.LogLevel = "error"
+	cfg.Edge.Addr = "127.0.0.1:0"
+	cfg.Edge.PlainHTTP = true
+	return cfg
 }
