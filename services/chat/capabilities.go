@@ -1,7 +1,5 @@
 package chat
 
-import "github.com/gatehouse-ai/gatehouse/pkg/bus"
-
 // Capabilities a model of the catalog may lack ([Model.NoVision],
 // [Model.NoTools]), as logged when a fallback is skipped.
 const (
@@ -9,22 +7,12 @@ const (
 	capabilityTools  = "tools"
 )
 
-// needs is what a request asks of a model besides text.
+// needs is what a request asks of a model besides text, learned while
+// validating it.
 type needs struct {
-	vision bool // it holds an image block
-	tools  bool // it offers tools or holds toolUse or toolResult blocks
-}
-
-// needsOf returns what req asks of a model besides text.
-func needsOf(req *bus.ChatRequest) needs {
-	n := needs{tools: req.ToolConfig != nil}
-	for _, m := range req.Messages {
-		for _, b := range m.Content {
-			n.vision = n.vision || b.Image != nil
-			n.tools = n.tools || b.ToolUse != nil || b.ToolResult != nil
-		}
-	}
-	return n
+	vision   bool // it holds an image block
+	imageURL bool // an image is given by URL, for the provider to fetch
+	tools    bool // it offers tools or holds toolUse or toolResult blocks
 }
 
 // lacking returns the capability ([capabilityVision], [capabilityTools])

@@ -35,7 +35,7 @@ func (s *Service) generate(ctx context.Context, j *job, emit func(provider.Delta
 		Provider: j.v.model.Provider, Kind: provider.KindRejected, Message: "no model of the chain can serve this request",
 	}}
 	tries := 0
-	out, urls, need := outputFormat(j.req), hasImageURL(j.req), needsOf(j.req)
+	out, need := outputFormat(j.req), j.v.need
 	for _, m := range s.models.chain(j.v.model) {
 		up := s.upstreams[m.Provider]
 		if c := need.lacking(m); c != "" {
@@ -46,7 +46,7 @@ func (s *Service) generate(ctx context.Context, j *job, emit func(provider.Delta
 			j.log.Info("fallback skipped: it cannot produce the output format", "model", m.ID, "type", out.Type)
 			continue
 		}
-		if urls && !provider.FetchesImages(up.p) {
+		if need.imageURL && !provider.FetchesImages(up.p) {
 			j.log.Info("fallback skipped: it cannot read images from URLs", "model", m.ID)
 			continue
 		}

@@ -49,15 +49,3 @@ func validateImage(m bus.Message, i, j int) *requestError {
 	}
 	return nil
 }
-
-// hasImageURL reports whether any message holds an image given by URL.
-func hasImageURL(req *bus.ChatRequest) bool {
-	for _, m := range req.Messages {
-		for _, b := range m.Content {
-			if b.Image != nil && b.Image.Source.URL != "" {
-				return true
-			}
-		}
-	}
-	return false
-}

@@ -31,6 +31,8 @@ func invalid(format string, args ...any) *requestError {
 type validated struct {
 	model     *Model
 	maxTokens int
+	// need is what the request asks of a model besides text.
+	need needs
 	// cache is what the request asks of the upstream's prompt cache.
 	cache cacheUse
 }
@@ -61,6 +63,8 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	}
 	// Cache points (checked above) count no bytes.
 	size, images := 0, 0
+	need := needs{tools: req.ToolConfig != nil}
+	toolBlocks := false
 	for i, b := range req.System {
 		if b.CachePoint != nil {
 			continue
@@ -85,7 +89,10 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 				if images++; images > MaxImages {
 					return validated{}, invalid("messages hold more than %d images, the limit per request", MaxImages)
 				}
+				need.vision = true
+				need.imageURL = need.imageURL || b.Image.Source.URL != ""
 			}
+			toolBlocks = toolBlocks || b.ToolUse != nil || b.ToolResult != nil
 			if b.ToolUse != nil || b.ToolResult != nil || b.Image != nil || b.ReasoningContent != nil {
 				n, rerr := validateBlock(m, i, j)
 				if rerr != nil {
@@ -104,12 +111,14 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	// tools, so that a request with tool blocks to a model that calls no
 	// tools is told so rather than asked for the tools again. An unknown
 	// model is refused below.
-	if m, ok := s.models.lookup(req.ModelID); ok {
-		if rerr := validateCapabilities(needsOf(req), m); rerr != nil {
+	need.tools = need.tools || toolBlocks
+	model, known := s.models.lookup(req.ModelID)
+	if known {
+		if rerr := validateCapabilities(need, model); rerr != nil {
 			return validated{}, rerr
 		}
 	}
-	toolBytes, rerr := validateTools(req.ToolConfig, req.HasToolBlocks())
+	toolBytes, rerr := validateTools(req.ToolConfig, toolBlocks)
 	if rerr != nil {
 		return validated{}, rerr
 	}
@@ -127,11 +136,10 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if req.ModelID == "" {
 		return validated{}, invalid("modelId is required")
 	}
-	model, ok := s.models.lookup(req.ModelID)
-	if !ok {
+	if !known {
 		return validated{}, &requestError{Type: bus.ErrTypeModelNotFound, Message: fmt.Sprintf("modelId %q is not a known model", req.ModelID)}
 	}
-	if hasImageURL(req) && !provider.FetchesImages(s.upstreams[model.Provider].p) {
+	if need.imageURL && !provider.FetchesImages(s.upstreams[model.Provider].p) {
 		return validated{}, invalid("model %s (provider %s) does not take images by URL: send each image's bytes inline (a data: URL)", model.ID, model.Provider)
 	}
 	if rerr := s.validateEffort(req.ReasoningEffort, model); rerr != nil {
@@ -147,7 +155,7 @@ func (s *Service) validate(req *bus.ChatRequest) (validated, *requestError) {
 	if size+outBytes > s.cfg.MaxInputBytes {
 		return validated{}, invalid("input (text, tool inputs and results, tool specifications, output schema) is %d bytes, more than the limit of %d", size+outBytes, s.cfg.MaxInputBytes)
 	}
-	v := validated{model: model, maxTokens: model.DefaultMaxTokens, cache: cache}
+	v := validated{model: model, maxTokens: model.DefaultMaxTokens, need: need, cache: cache}
 	limit := model.MaxTokens
 	if s.cfg.MaxOutputTokens > 0 && s.cfg.MaxOutputTokens < limit {
 		limit = s.cfg.MaxOutputTokens
